@@ -1,0 +1,206 @@
+"""f_ks layers: Flax Linen modules that declare their geometry once.
+
+Each spatial layer exposes ``op``, its primitive from :mod:`fcn_jax.geometry`, built from the
+same attributes its ``__call__`` uses; pointwise layers have ``op = None``. All layers take
+NHWC arrays and a ``train`` flag, so a net is a plain loop over them.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import linen as nn
+
+from fcn_jax.geometry import Shift, Upsample, Window
+from fcn_jax.surgery import bilinear_kernel
+
+_NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+class Conv(nn.Module):
+    """Convolution ``f_ks`` with Caffe's symmetric zero padding and optional groups.
+
+    Params: ``kernel`` (k, k, in/groups, out) and ``bias`` (out). ``zero_init`` starts both at
+    zero, as the reference does for its score layers.
+    """
+
+    features: int
+    kernel: int
+    stride: int = 1
+    pad: int = 0
+    groups: int = 1
+    zero_init: bool = False
+
+    @property
+    def op(self) -> Window:
+        return Window(self.kernel, self.stride, self.pad)
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        del train
+        if x.shape[-1] % self.groups:
+            raise ValueError(f"{self.name}: {x.shape[-1]} channels not divisible by groups")
+        init = nn.initializers.zeros if self.zero_init else nn.initializers.he_normal()
+        shape = (self.kernel, self.kernel, x.shape[-1] // self.groups, self.features)
+        kernel = self.param("kernel", init, shape, jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
+        y = jax.lax.conv_general_dilated(
+            x,
+            kernel.astype(x.dtype),
+            window_strides=(self.stride, self.stride),
+            padding=((self.pad, self.pad), (self.pad, self.pad)),
+            dimension_numbers=_NHWC,
+            feature_group_count=self.groups,
+        )
+        return y + bias.astype(x.dtype)
+
+
+class MaxPool(nn.Module):
+    """Max pooling with Caffe's rounding: the output size is rounded up (``ceil=True``)."""
+
+    kernel: int
+    stride: int
+    pad: int = 0
+    ceil: bool = True
+
+    @property
+    def op(self) -> Window:
+        return Window(self.kernel, self.stride, self.pad, self.ceil)
+
+    def reduce(self, x: jax.Array, init: float, combine) -> jax.Array:
+        """Reduce every window of ``x`` with ``combine``; cells outside the image hold ``init``."""
+        pads = [(0, 0)]
+        for n in x.shape[1:3]:
+            n_out = self.op.out_size(n)
+            if n_out < 1:
+                raise ValueError(f"{self.name}: input size {n} is smaller than the window")
+            pads.append((self.pad, (n_out - 1) * self.stride + self.kernel - n - self.pad))
+        pads.append((0, 0))
+        k, s = self.kernel, self.stride
+        return jax.lax.reduce_window(
+            x, jnp.array(init, x.dtype), combine, (1, k, k, 1), (1, s, s, 1), pads
+        )
+
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        del train
+        return self.reduce(x, -jnp.inf, jax.lax.max)
+
+
+class Deconv(nn.Module):
+    """Deconvolution (backwards strided convolution) without bias, torch/Caffe semantics.
+
+    Input unit ``i`` writes ``kernel[a] * x[i]`` to output ``stride*i - pad + a``. Param
+    ``kernel`` is (k, k, in, out), initialised to the bilinear interpolation kernel. It is fixed
+    (no gradient flows to it) unless ``learnable``.
+    """
+
+    features: int
+    kernel: int
+    stride: int
+    pad: int = 0
+    learnable: bool = False
+
+    @property
+    def op(self) -> Upsample:
+        return Upsample(self.kernel, self.stride, self.pad)
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        del train
+        k, s = self.kernel, self.stride
+
+        def init(key, shape, dtype):
+            del key
+            return jnp.asarray(bilinear_kernel(k, shape[2], shape[3]), dtype)
+
+        kernel = self.param("kernel", init, (k, k, x.shape[-1], self.features), jnp.float32)
+        if not self.learnable:
+            kernel = jax.lax.stop_gradient(kernel)
+        # A transposed convolution is a convolution of the s-dilated input with the
+        # spatially flipped kernel, padded by k - 1 - pad.
+        edge = k - 1 - self.pad
+        return jax.lax.conv_general_dilated(
+            x,
+            kernel[::-1, ::-1].astype(x.dtype),
+            window_strides=(1, 1),
+            padding=((edge, edge), (edge, edge)),
+            lhs_dilation=(s, s),
+            dimension_numbers=_NHWC,
+        )
+
+
+class Crop(nn.Module):
+    """Crop to a target size starting at ``offset`` (the reference's Crop layer, axis 2)."""
+
+    offset: int
+    bottom: str = "?"
+
+    @property
+    def op(self) -> Shift:
+        return Shift(self.offset)
+
+    def __call__(self, x: jax.Array, size: tuple[int, int]) -> jax.Array:
+        c = self.offset
+        for axis, (have, want) in enumerate(zip(x.shape[1:3], size)):
+            if have < c + want:
+                raise ValueError(
+                    f"crop {self.name}: {self.bottom} has {have} {('rows', 'columns')[axis]} but "
+                    f"offset {c} + target {want} needs {c + want}"
+                )
+        return x[:, c : c + size[0], c : c + size[1], :]
+
+
+class ReLU(nn.Module):
+    op = None
+
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        del train
+        return nn.relu(x)
+
+
+class Dropout(nn.Module):
+    """Caffe-style inverted dropout; active only when ``train`` (needs the 'dropout' rng)."""
+
+    rate: float = 0.5
+    op = None
+
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        if not train or self.rate == 0:
+            return x
+        keep = jax.random.bernoulli(self.make_rng("dropout"), 1 - self.rate, x.shape)
+        return jnp.where(keep, x / (1 - self.rate), 0).astype(x.dtype)
+
+
+class LRN(nn.Module):
+    """Caffe's local response normalisation across channels: x / (k + a/n sum x^2)^b."""
+
+    size: int = 5
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 1.0
+    op = None
+
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        del train
+        lo = self.size // 2
+        sq = jax.lax.reduce_window(
+            x * x,
+            jnp.array(0, x.dtype),
+            jax.lax.add,
+            (1, 1, 1, self.size),
+            (1, 1, 1, 1),
+            ((0, 0), (0, 0), (0, 0), (lo, self.size - 1 - lo)),
+        )
+        return x / (self.k + self.alpha / self.size * sq) ** self.beta
+
+
+class Scale(nn.Module):
+    """Fixed scaling, e.g. the at-once net's pool4 x 0.01 and pool3 x 0.0001."""
+
+    factor: float
+    op = None
+
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        del train
+        return x * np.asarray(self.factor, x.dtype)

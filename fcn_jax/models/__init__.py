@@ -1,0 +1,62 @@
+"""Model construction: ``build(arch, num_classes, **options)`` returns a Flax Linen FCN."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from fcn_jax.models.alexnet import alexnet
+from fcn_jax.models.fcn import FCN, Skip, Upscore
+from fcn_jax.models.vgg import vgg16
+
+ARCHS = ("fcn32s", "fcn16s", "fcn8s", "fcn8s-atonce", "fcn-alexnet")
+ALIGNMENTS = ("caffe", "same")
+
+__all__ = ["ARCHS", "ALIGNMENTS", "FCN", "Skip", "Upscore", "build"]
+
+
+def build(
+    arch: str,
+    num_classes: int,
+    *,
+    align: str = "caffe",
+    width: float = 1.0,
+    learnable_upsampling: bool = False,
+) -> FCN:
+    """The FCN ``arch`` (one of ``ARCHS``) with ``num_classes`` outputs.
+
+    ``align='caffe'`` is the reference geometry (conv1 pad 100, crops at derived offsets);
+    ``align='same'`` drops the pad 100 and pads the classifier convs instead, so output pixel i
+    is centred on input pixel i without the huge margin. ``width`` scales every channel count
+    (for tests and quick experiments); ``learnable_upsampling`` lets the deconvolutions train.
+    """
+    if align not in ALIGNMENTS:
+        raise ValueError(f"align must be one of {ALIGNMENTS}, got {align!r}")
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be positive, got {num_classes}")
+    if not width > 0:
+        raise ValueError(f"width must be positive, got {width}")
+    caffe = align == "caffe"
+    vgg = partial(vgg16, width, first_pad=100 if caffe else 1, fc6_pad=0 if caffe else 3)
+    pool4, pool3 = Skip("pool4", "upscore2"), Skip("pool3", "upscore_pool4")
+    match arch:
+        case "fcn32s":
+            trunk, skips, upscore = vgg, (), Upscore("upscore", 64, 32)
+        case "fcn16s":
+            trunk, skips, upscore = vgg, (pool4,), Upscore("upscore16", 32, 16)
+        case "fcn8s":
+            trunk, skips, upscore = vgg, (pool4, pool3), Upscore("upscore8", 16, 8)
+        case "fcn8s-atonce":
+            skips = (pool4._replace(scale=0.01), pool3._replace(scale=0.0001))
+            trunk, upscore = vgg, Upscore("upscore8", 16, 8)
+        case "fcn-alexnet":
+            trunk = partial(
+                alexnet,
+                width,
+                first_pad=100 if caffe else 5,
+                pool_pad=0 if caffe else 1,
+                fc6_pad=0 if caffe else 3,
+            )
+            skips, upscore = (), Upscore("upscore", 63, 32)
+        case _:
+            raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
+    return FCN(num_classes, trunk, upscore, skips, learnable_upsampling)

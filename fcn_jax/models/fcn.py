@@ -1,0 +1,117 @@
+"""The FCN head: score the trunk, fuse skips, upsample, crop. One implementation for all nets.
+
+The forward pass carries a :class:`~fcn_jax.geometry.Trace` beside every tensor, built from
+the layers' own declarations, and every crop asks it for its offset. ``record`` (optional)
+receives ``(name, layer, trace, shape)`` for each layer as it runs (``layer`` is None
+for the sums that fuse a skip); ``fcn-jax geometry`` uses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import jax
+from flax import linen as nn
+
+from fcn_jax.geometry import CoordMap, Trace, crop_offset
+from fcn_jax.layers import Conv, Crop, Deconv, Scale
+
+
+class Skip(NamedTuple):
+    """A skip layer: upsample the running score by 2 with ``upscore`` and add the scored
+    ``tap`` (a trunk layer, e.g. 'pool4'), first scaled by ``scale`` if given (at-once nets)."""
+
+    tap: str
+    upscore: str
+    scale: float | None = None
+
+
+class Upscore(NamedTuple):
+    """The final deconvolution back to input resolution."""
+
+    name: str
+    kernel: int
+    stride: int
+
+
+Record = Callable[[str, nn.Module | None, Trace, tuple[int, ...]], None]
+
+
+class FCN(nn.Module):
+    """Fully convolutional net: ``trunk()`` layers, ``score_fr``, skips, ``upscore``, crop.
+
+    ``__call__(x, train=False)`` maps NHWC float32 images (BGR, mean subtracted) of any size the
+    geometry accepts to logits of shape (N, H, W, num_classes). Dropout is active only when
+    ``train`` is true (then pass a 'dropout' rng).
+    """
+
+    num_classes: int
+    trunk: Callable[[], Sequence[nn.Module]]
+    upscore: Upscore
+    skips: tuple[Skip, ...] = ()
+    learnable_upsampling: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False, record: Record | None = None):
+        if x.ndim != 4:
+            raise ValueError(f"expected NHWC images, got an array of shape {x.shape}")
+
+        def run(layer, h, trace):
+            h = layer(h, train)
+            if layer.op is not None:
+                trace = trace.through(layer.op, h.shape[1:3], layer.name)
+            report(layer.name, layer, trace, h.shape)
+            return h, trace
+
+        def report(name, layer, trace, shape):
+            if record is not None:
+                record(name, layer, trace, shape)
+
+        def crop(h, trace, like_shape, like_map, bottom, like):
+            offset = crop_offset(trace.map, like_map, bottom, like)
+            name = "score" if like == "data" else f"{bottom}c"
+            layer = Crop(offset, bottom=bottom, name=name)
+            try:
+                h = layer(h, like_shape)
+            except ValueError as err:
+                size = f"{x.shape[1]}x{x.shape[2]}"
+                raise ValueError(
+                    f"input of {size} pixels is too small for this net: {err}"
+                ) from err
+            trace = trace.through(layer.op, h.shape[1:3], name)
+            report(name, layer, trace, h.shape)
+            return h, trace
+
+        learnable = self.learnable_upsampling
+        h, trace = x, Trace.input(*x.shape[1:3])
+        taps = {}
+        for layer in self.trunk():
+            h, trace = run(layer, h, trace)
+            taps[layer.name] = h, trace
+        h, trace = run(Conv(self.num_classes, 1, zero_init=True, name="score_fr"), h, trace)
+
+        for skip in self.skips:
+            up = Deconv(self.num_classes, 4, 2, learnable=learnable, name=skip.upscore)
+            up, up_trace = run(up, h, trace)
+            s, s_trace = taps[skip.tap]
+            if skip.scale is not None:
+                s, s_trace = run(Scale(skip.scale, name=f"scale_{skip.tap}"), s, s_trace)
+            score = f"score_{skip.tap}"
+            s, s_trace = run(Conv(self.num_classes, 1, zero_init=True, name=score), s, s_trace)
+            # Crop whichever path starts earlier in the image to the other one.
+            if s_trace.map.shift <= up_trace.map.shift:
+                s, s_trace = crop(s, s_trace, up.shape[1:3], up_trace.map, score, skip.upscore)
+            else:
+                up, up_trace = crop(up, up_trace, s.shape[1:3], s_trace.map, skip.upscore, score)
+            fuse = f"fuse_{skip.tap}"
+            h, trace = up + s, up_trace.merged(s_trace, fuse)
+            report(fuse, None, trace, h.shape)
+
+        name, kernel, stride = self.upscore
+        h, trace = run(
+            Deconv(self.num_classes, kernel, stride, learnable=learnable, name=name),
+            h,
+            trace,
+        )
+        return crop(h, trace, x.shape[1:3], CoordMap(), name, "data")[0]
