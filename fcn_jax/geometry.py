@@ -163,7 +163,7 @@ class Trace:
 
     def through(self, op: Primitive, size: tuple[int, int], name: str = "?") -> Trace:
         """The trace after ``op``, whose output has spatial ``size`` (checked against ``op``)."""
-        for n_in, n_out in zip(self.size, size):
+        for n_in, n_out in zip(self.size, size, strict=True):
             expected = op.out_size(n_in) if hasattr(op, "out_size") else n_out
             if n_out != expected or (isinstance(op, Shift) and n_out + op.c > n_in):
                 raise GeometryError(
@@ -195,7 +195,7 @@ class Trace:
 
 
 def crop_offset(cropped: CoordMap, like: CoordMap, cropped_name: str, like_name: str) -> int:
-    """Offset ``c`` such that unit ``j + c`` of ``cropped`` is centred where unit ``j`` of ``like`` is.
+    """Offset ``c``: unit ``j + c`` of ``cropped`` is centred where unit ``j`` of ``like`` is.
 
     This is what the reference crop layers use. A non-integer or negative offset means the two
     paths cannot be aligned by cropping and is an error naming both layers.

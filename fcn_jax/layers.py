@@ -79,7 +79,7 @@ class MaxPool(nn.Module):
         pads.append((0, 0))
         k, s = self.kernel, self.stride
         return jax.lax.reduce_window(
-            x, jnp.array(init, x.dtype), combine, (1, k, k, 1), (1, s, s, 1), pads
+            x, np.array(init, x.dtype), combine, (1, k, k, 1), (1, s, s, 1), pads
         )
 
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -142,13 +142,24 @@ class Crop(nn.Module):
 
     def __call__(self, x: jax.Array, size: tuple[int, int]) -> jax.Array:
         c = self.offset
-        for axis, (have, want) in enumerate(zip(x.shape[1:3], size)):
+        for axis, (have, want) in enumerate(zip(x.shape[1:3], size, strict=True)):
             if have < c + want:
                 raise ValueError(
                     f"crop {self.name}: {self.bottom} has {have} {('rows', 'columns')[axis]} but "
                     f"offset {c} + target {want} needs {c + want}"
                 )
         return x[:, c : c + size[0], c : c + size[1], :]
+
+
+class Sum(nn.Module):
+    """Elementwise sum of two aligned score maps (the reference's Eltwise 'fuse' layers)."""
+
+    op = None
+
+    def __call__(self, a: jax.Array, b: jax.Array) -> jax.Array:
+        if a.shape != b.shape:
+            raise ValueError(f"{self.name}: cannot sum shapes {a.shape} and {b.shape}")
+        return a + b
 
 
 class ReLU(nn.Module):
@@ -186,7 +197,7 @@ class LRN(nn.Module):
         lo = self.size // 2
         sq = jax.lax.reduce_window(
             x * x,
-            jnp.array(0, x.dtype),
+            np.array(0, x.dtype),
             jax.lax.add,
             (1, 1, 1, self.size),
             (1, 1, 1, 1),

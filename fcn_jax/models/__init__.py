@@ -11,7 +11,7 @@ from fcn_jax.models.vgg import vgg16
 ARCHS = ("fcn32s", "fcn16s", "fcn8s", "fcn8s-atonce", "fcn-alexnet")
 ALIGNMENTS = ("caffe", "same")
 
-__all__ = ["ARCHS", "ALIGNMENTS", "FCN", "Skip", "Upscore", "build"]
+__all__ = ["ALIGNMENTS", "ARCHS", "FCN", "Skip", "Upscore", "build"]
 
 
 def build(

@@ -2,8 +2,7 @@
 
 The forward pass carries a :class:`~fcn_jax.geometry.Trace` beside every tensor, built from
 the layers' own declarations, and every crop asks it for its offset. ``record`` (optional)
-receives ``(name, layer, trace, shape)`` for each layer as it runs (``layer`` is None
-for the sums that fuse a skip); ``fcn-jax geometry`` uses it.
+receives ``(name, layer, trace, shape)`` for each layer as it runs; ``fcn-jax geometry`` uses it.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import jax
 from flax import linen as nn
 
 from fcn_jax.geometry import CoordMap, Trace, crop_offset
-from fcn_jax.layers import Conv, Crop, Deconv, Scale
+from fcn_jax.layers import Conv, Crop, Deconv, Scale, Sum
 
 
 class Skip(NamedTuple):
@@ -35,7 +34,7 @@ class Upscore(NamedTuple):
     stride: int
 
 
-Record = Callable[[str, nn.Module | None, Trace, tuple[int, ...]], None]
+Record = Callable[[str, nn.Module, Trace, tuple[int, ...]], None]
 
 
 class FCN(nn.Module):
@@ -56,6 +55,8 @@ class FCN(nn.Module):
     def __call__(self, x: jax.Array, train: bool = False, record: Record | None = None):
         if x.ndim != 4:
             raise ValueError(f"expected NHWC images, got an array of shape {x.shape}")
+        if min(x.shape[1:3]) < 1:
+            raise ValueError(f"input must be at least 1x1 pixels, got {x.shape[1]}x{x.shape[2]}")
 
         def run(layer, h, trace):
             h = layer(h, train)
@@ -104,9 +105,9 @@ class FCN(nn.Module):
                 s, s_trace = crop(s, s_trace, up.shape[1:3], up_trace.map, score, skip.upscore)
             else:
                 up, up_trace = crop(up, up_trace, s.shape[1:3], s_trace.map, skip.upscore, score)
-            fuse = f"fuse_{skip.tap}"
-            h, trace = up + s, up_trace.merged(s_trace, fuse)
-            report(fuse, None, trace, h.shape)
+            fuse = Sum(name=f"fuse_{skip.tap}")
+            h, trace = fuse(up, s), up_trace.merged(s_trace, fuse.name)
+            report(fuse.name, fuse, trace, h.shape)
 
         name, kernel, stride = self.upscore
         h, trace = run(

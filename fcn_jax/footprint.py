@@ -1,0 +1,134 @@
+"""The autodiff check of the geometry: measure which input pixels one output unit depends on.
+
+The net is made linear and positive for the measurement: every parameter is set to 1, ReLU,
+LRN and dropout become the identity and max pooling becomes sum pooling over the same windows
+(through :func:`flax.linen.intercept_methods`, so the model code is the one users run). A
+one-hot cotangent on a unit pulled back with :func:`jax.vjp` is then strictly positive on
+every input pixel the unit can see and exactly zero elsewhere: its support.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import linen as nn
+
+from fcn_jax.geometry import Trace
+from fcn_jax.layers import LRN, Dropout, MaxPool, ReLU
+
+
+def _linearize(next_fun, args, kwargs, context):
+    module = context.module
+    if context.method_name == "__call__":
+        if isinstance(module, ReLU | LRN | Dropout):
+            return args[0]
+        if isinstance(module, MaxPool):
+            return module.reduce(args[0], 0.0, jax.lax.add)
+    return next_fun(*args, **kwargs)
+
+
+def traces(module: nn.Module, height: int, width: int, channels: int = 3) -> dict[str, Trace]:
+    """The geometry the forward pass derives for every named layer, at an input size."""
+    found: dict[str, Trace] = {}
+
+    def record(name, layer, trace, shape):
+        del layer, shape
+        found[name] = trace
+
+    x = jax.ShapeDtypeStruct((1, height, width, channels), jnp.float32)
+    jax.eval_shape(lambda x: module.init(jax.random.key(0), x, record=record), x)
+    return found
+
+
+def measure_supports(
+    module: nn.Module,
+    height: int,
+    width: int,
+    layer: str,
+    units: list[tuple[int, int]],
+    channels: int = 3,
+) -> np.ndarray:
+    """Boolean (len(units), height, width) masks of the input pixels each unit (i, j) of
+    ``layer`` sees. ``layer`` names any layer of ``module``, or is ``'output'``."""
+    x = jnp.zeros((1, height, width, channels), jnp.float32)
+    params = jax.eval_shape(module.init, jax.random.key(0), x)["params"]
+    ones = jax.tree.map(lambda p: jnp.ones(p.shape, p.dtype), params)
+
+    def forward(x):
+        with nn.intercept_methods(_linearize):
+            if layer == "output":
+                return module.apply({"params": ones}, x)
+            _, state = module.apply(
+                {"params": ones},
+                x,
+                capture_intermediates=lambda mdl, method: mdl.name == layer,
+                mutable=["intermediates"],
+            )
+        return state["intermediates"][layer]["__call__"][0]
+
+    @jax.jit
+    def pull_back(rows, cols):
+        out, pull = jax.vjp(forward, x)
+
+        def one(i, j):
+            return pull(jnp.zeros_like(out).at[0, i, j, 0].set(1.0))[0][0]
+
+        return jax.vmap(one)(rows, cols)
+
+    rows, cols = (jnp.array(axis, jnp.int32) for axis in zip(*units, strict=True))
+    grads = np.asarray(pull_back(rows, cols))
+    if not np.all(np.isfinite(grads)):
+        raise FloatingPointError("support measurement overflowed; use a narrower net")
+    return np.any(grads != 0, axis=-1)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One unit's predicted box against its measured support."""
+
+    layer: str
+    unit: tuple[int, int]
+    predicted: tuple[tuple[int, int], tuple[int, int]] | None
+    measured: tuple[tuple[int, int], tuple[int, int]] | None
+    is_box: bool  # the measured support fills its bounding box
+
+    @property
+    def ok(self) -> bool:
+        return self.is_box and self.predicted == self.measured
+
+
+def bounding_box(mask: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    return (int(rows[0]), int(rows[-1])), (int(cols[0]), int(cols[-1]))
+
+
+def check_units(
+    module: nn.Module,
+    trace: Trace,
+    height: int,
+    width: int,
+    layer: str,
+    units: list[tuple[int, int]],
+) -> list[Check]:
+    """Compare the trace's box for each unit of ``layer`` with the autodiff measurement."""
+    checks = []
+    for unit, mask in zip(
+        units, measure_supports(module, height, width, layer, units), strict=True
+    ):
+        box = bounding_box(mask)
+        filled = box is None or bool(
+            mask[box[0][0] : box[0][1] + 1, box[1][0] : box[1][1] + 1].all()
+        )
+        checks.append(Check(layer, unit, trace.box(*unit), box, filled))
+    return checks
+
+
+def probe_units(trace: Trace) -> list[tuple[int, int]]:
+    """Units worth checking: the four corners and the centre."""
+    h, w = trace.size
+    return sorted({(0, 0), (0, w - 1), (h - 1, 0), (h - 1, w - 1), (h // 2, w // 2)})

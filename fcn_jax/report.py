@@ -1,0 +1,120 @@
+"""The geometry table of a net (``fcn-jax geometry``): rows, crops, JSON and text forms."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from fcn_jax.footprint import Check, check_units, probe_units, traces
+from fcn_jax.geometry import Shift, Trace, Upsample, Window
+from fcn_jax.layers import Crop
+
+
+def number(x: Fraction) -> int | float:
+    """A Fraction as a JSON number: int when integral."""
+    return int(x) if x.denominator == 1 else float(x)
+
+
+def geometry_table(module: nn.Module, height: int, width: int) -> dict:
+    """Every layer's kernel, stride, pad, receptive field, jump, offset and output size.
+
+    ``offset`` is the input coordinate of the centre of unit 0 (the map's shift); ``jump`` is
+    the cumulative stride in input pixels. ``receptive_field`` and ``max_stride`` are those of
+    ``score_fr``, the coarse classifier output (the paper's Table 1).
+    """
+    rows, crops = [], {}
+
+    def record(name, layer, trace: Trace, shape):
+        op, kind = layer.op, type(layer).__name__
+        kernel = stride = pad = None
+        if isinstance(op, Window | Upsample):
+            kernel, stride, pad = op.k, op.s, op.p
+        if isinstance(op, Shift) and isinstance(layer, Crop):
+            crops[name] = op.c
+        rows.append(
+            {
+                "name": name,
+                "type": kind,
+                "kernel": kernel,
+                "stride": stride,
+                "pad": pad,
+                "receptive_field": number(trace.field.k),
+                "jump": number(trace.field.s),
+                "offset": number(trace.map.shift),
+                "size": list(shape[1:3]),
+            }
+        )
+
+    x = jax.ShapeDtypeStruct((1, height, width, 3), jnp.float32)
+    jax.eval_shape(lambda x: module.init(jax.random.key(0), x, record=record), x)
+    score_fr = next(row for row in rows if row["name"] == "score_fr")
+    return {
+        "input_size": [height, width],
+        "receptive_field": score_fr["receptive_field"],
+        "max_stride": score_fr["jump"],
+        "crops": crops,
+        "layers": rows,
+    }
+
+
+def format_table(table: dict) -> str:
+    """Plain-text rendering of :func:`geometry_table`."""
+    head = ("layer", "type", "k", "s", "pad", "rf", "jump", "offset", "size")
+    lines = [head]
+    for row in table["layers"]:
+        cells = [row[key] for key in ("name", "type", "kernel", "stride", "pad")]
+        cells += [
+            row["receptive_field"],
+            row["jump"],
+            row["offset"],
+            "x".join(map(str, row["size"])),
+        ]
+        lines.append(tuple("" if c is None else str(c) for c in cells))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    text = [
+        "  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)) for line in lines
+    ]
+    h, w = table["input_size"]
+    crops = ", ".join(f"{name}={offset}" for name, offset in table["crops"].items())
+    text += [
+        "",
+        f"input {h}x{w}; score_fr receptive field {table['receptive_field']}, "
+        f"max stride {table['max_stride']}; crops: {crops}",
+    ]
+    return "\n".join(text)
+
+
+def verify(module: nn.Module, height: int, width: int) -> list[Check]:
+    """Autodiff checks of the algebra: corner and centre units of every pooling, classifier,
+    upsampling and fusing layer and of the output must see exactly their predicted box; and the
+    centre unit of ``score_fr``, when its receptive field lies inside the image, must see
+    exactly the ``k`` x ``k`` box the composition rule predicts (check named 'score_fr:rule')."""
+    found = traces(module, height, width)
+    names = [
+        name
+        for name in found
+        if name.startswith(("pool", "fc", "score_fr", "upscore", "fuse")) or name == "score"
+    ]
+    checks = []
+    for name in names:
+        layer = "output" if name == "score" else name
+        units = probe_units(found[name])
+        checks += check_units(module, found[name], height, width, layer, units)
+    trace = found["score_fr"]
+    centre = tuple(n // 2 for n in trace.size)
+    predicted = rule_box(trace, *centre)
+    inside = all(lo >= 0 and hi < n for (lo, hi), n in zip(predicted, (height, width), strict=True))
+    if inside:
+        measured = next(c for c in checks if c.layer == "score_fr" and c.unit == centre)
+        checks.append(Check("score_fr:rule", centre, predicted, measured.measured, measured.is_box))
+    return checks
+
+
+def rule_box(trace: Trace, i: int, j: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The box the composition rule predicts for unit (i, j), ignoring image borders:
+    ``k`` pixels centred on the unit's image of the coordinate map."""
+    half = (trace.field.k - 1) / 2
+    return tuple((number(trace.map(u) - half), number(trace.map(u) + half)) for u in (i, j))  # type: ignore[return-value]
