@@ -56,7 +56,7 @@ def _plot(args: argparse.Namespace, height: int, width: int) -> None:
     if not all(0 <= u < n for u, n in zip(unit, trace.size, strict=True)):
         raise SystemExit(f"--unit {unit} is outside {args.layer}'s {trace.size} grid")
     layer = "output" if args.layer == "score" else args.layer
-    mask = measure_supports(narrow, height, width, layer, [unit])[0]
+    mask = measure_supports(narrow, height, width, [(layer, unit)])[0]
     title = f"{args.arch} ({args.align}) {args.layer} unit {unit}, input {height}x{width}"
     footprint_image(mask, trace.box(*unit), title).save(args.plot)
     print(f"wrote {args.plot}", file=sys.stderr)

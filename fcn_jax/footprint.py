@@ -43,43 +43,50 @@ def traces(module: nn.Module, height: int, width: int, channels: int = 3) -> dic
     return found
 
 
+Probe = tuple[str, tuple[int, int]]  # (layer name or 'output', unit (i, j))
+
+
 def measure_supports(
-    module: nn.Module,
-    height: int,
-    width: int,
-    layer: str,
-    units: list[tuple[int, int]],
-    channels: int = 3,
+    module: nn.Module, height: int, width: int, probes: list[Probe], channels: int = 3
 ) -> np.ndarray:
-    """Boolean (len(units), height, width) masks of the input pixels each unit (i, j) of
-    ``layer`` sees. ``layer`` names any layer of ``module``, or is ``'output'``."""
+    """Boolean (len(probes), height, width) masks of the input pixels each probed unit sees.
+
+    A probe is ``(layer, (i, j))``: unit (i, j) of the layer so named, or of the module's
+    result for ``'output'``. All probes are measured by one compiled program.
+    """
     x = jnp.zeros((1, height, width, channels), jnp.float32)
-    params = jax.eval_shape(module.init, jax.random.key(0), x)["params"]
+    params = jax.eval_shape(module.init, jax.random.key(0), x).get("params", {})
     ones = jax.tree.map(lambda p: jnp.ones(p.shape, p.dtype), params)
+    names = sorted({layer for layer, _ in probes})
 
     def forward(x):
         with nn.intercept_methods(_linearize):
-            if layer == "output":
-                return module.apply({"params": ones}, x)
-            _, state = module.apply(
+            out, state = module.apply(
                 {"params": ones},
                 x,
-                capture_intermediates=lambda mdl, method: mdl.name == layer,
+                capture_intermediates=lambda mdl, method: mdl.name in names,
                 mutable=["intermediates"],
             )
-        return state["intermediates"][layer]["__call__"][0]
+        found = {"output": out, **state.get("intermediates", {})}
+        return [found[n] if n == "output" else found[n]["__call__"][0] for n in names]
 
     @jax.jit
-    def pull_back(rows, cols):
-        out, pull = jax.vjp(forward, x)
+    def pull_back(which, rows, cols):
+        outs, pull = jax.vjp(forward, x)
 
-        def one(i, j):
-            return pull(jnp.zeros_like(out).at[0, i, j, 0].set(1.0))[0][0]
+        def one(w, i, j):
+            hot = [
+                jnp.zeros_like(o).at[0, i, j, 0].set(jnp.where(w == n, 1.0, 0.0))
+                for n, o in enumerate(outs)
+            ]
+            return pull(hot)[0][0]
 
-        return jax.vmap(one)(rows, cols)
+        return jax.vmap(one)(which, rows, cols)
 
-    rows, cols = (jnp.array(axis, jnp.int32) for axis in zip(*units, strict=True))
-    grads = np.asarray(pull_back(rows, cols))
+    which = jnp.array([names.index(layer) for layer, _ in probes], jnp.int32)
+    rows = jnp.array([unit[0] for _, unit in probes], jnp.int32)
+    cols = jnp.array([unit[1] for _, unit in probes], jnp.int32)
+    grads = np.asarray(pull_back(which, rows, cols))
     if not np.all(np.isfinite(grads)):
         raise FloatingPointError("support measurement overflowed; use a narrower net")
     return np.any(grads != 0, axis=-1)
@@ -96,8 +103,15 @@ class Check:
     is_box: bool  # the measured support fills its bounding box
 
     @property
+    def same_extent(self) -> bool:
+        """The measured support's bounding box is the predicted box."""
+        return self.predicted == self.measured
+
+    @property
     def ok(self) -> bool:
-        return self.is_box and self.predicted == self.measured
+        """Same extent, and no holes inside it (holes appear only where a kernel is smaller
+        than its stride, which no FCN layer is)."""
+        return self.is_box and self.same_extent
 
 
 def bounding_box(mask: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]] | None:
@@ -108,23 +122,18 @@ def bounding_box(mask: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]] | 
 
 
 def check_units(
-    module: nn.Module,
-    trace: Trace,
-    height: int,
-    width: int,
-    layer: str,
-    units: list[tuple[int, int]],
+    module: nn.Module, found: dict[str, Trace], height: int, width: int, probes: list[Probe]
 ) -> list[Check]:
-    """Compare the trace's box for each unit of ``layer`` with the autodiff measurement."""
+    """Compare each probed unit's box in ``found`` (traces by layer name; the output's under
+    ``'output'``) with the autodiff measurement."""
     checks = []
-    for unit, mask in zip(
-        units, measure_supports(module, height, width, layer, units), strict=True
-    ):
+    masks = measure_supports(module, height, width, probes)
+    for (layer, unit), mask in zip(probes, masks, strict=True):
         box = bounding_box(mask)
         filled = box is None or bool(
             mask[box[0][0] : box[0][1] + 1, box[1][0] : box[1][1] + 1].all()
         )
-        checks.append(Check(layer, unit, trace.box(*unit), box, filled))
+        checks.append(Check(layer, unit, found[layer].box(*unit), box, filled))
     return checks
 
 

@@ -93,16 +93,14 @@ def verify(module: nn.Module, height: int, width: int) -> list[Check]:
     centre unit of ``score_fr``, when its receptive field lies inside the image, must see
     exactly the ``k`` x ``k`` box the composition rule predicts (check named 'score_fr:rule')."""
     found = traces(module, height, width)
-    names = [
-        name
+    found["output"] = found.pop("score")
+    probes = [
+        (name, unit)
         for name in found
-        if name.startswith(("pool", "fc", "score_fr", "upscore", "fuse")) or name == "score"
+        if name.startswith(("pool", "fc", "score_fr", "upscore", "fuse")) or name == "output"
+        for unit in probe_units(found[name])
     ]
-    checks = []
-    for name in names:
-        layer = "output" if name == "score" else name
-        units = probe_units(found[name])
-        checks += check_units(module, found[name], height, width, layer, units)
+    checks = check_units(module, found, height, width, probes)
     trace = found["score_fr"]
     centre = tuple(n // 2 for n in trace.size)
     predicted = rule_box(trace, *centre)

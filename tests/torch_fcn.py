@@ -8,17 +8,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from reference_offsets import OFFSETS
 from torch import nn
 
 VGG_BLOCKS = (2, 2, 3, 3, 3)
-# Reference crop offsets (voc-fcn*/net.py and torchfcn): what fcn_jax must derive.
-OFFSETS = {
-    "fcn32s": {"score": 19},
-    "fcn16s": {"score_pool4c": 5, "score": 27},
-    "fcn8s": {"score_pool4c": 5, "score_pool3c": 9, "score": 31},
-    "fcn8s-atonce": {"score_pool4c": 5, "score_pool3c": 9, "score": 31},
-    "fcn-alexnet": {"score": 18},
-}
 
 
 def crop(x, offset, like):
