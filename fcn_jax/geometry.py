@@ -17,6 +17,7 @@ composition ``f_ks o g_k's' = (f o g)_{k' + (k-1)s', ss'}`` gives receptive fiel
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -192,6 +193,17 @@ class Trace:
         if rows[0] > rows[1] or cols[0] > cols[1]:
             return None
         return rows, cols
+
+
+def chain(ops: Iterable[Window | Upsample], height: int, width: int) -> Trace:
+    """The trace at the end of a plain chain of windows and upsamplings on an input size."""
+    trace = Trace.input(height, width)
+    for op in ops:
+        size = tuple(op.out_size(n) for n in trace.size)
+        if min(size) < 1:
+            raise GeometryError(f"{op} leaves no output from a {trace.size} input")
+        trace = trace.through(op, size)
+    return trace
 
 
 def crop_offset(cropped: CoordMap, like: CoordMap, cropped_name: str, like_name: str) -> int:

@@ -74,9 +74,8 @@ def format_table(table: dict) -> str:
         ]
         lines.append(tuple("" if c is None else str(c) for c in cells))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    text = [
-        "  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)) for line in lines
-    ]
+    justify = [str.ljust, str.ljust] + [str.rjust] * (len(head) - 2)
+    text = ["  ".join(map(lambda j, c, w: j(c, w), justify, line, widths)) for line in lines]
     h, w = table["input_size"]
     crops = ", ".join(f"{name}={offset}" for name, offset in table["crops"].items())
     text += [
