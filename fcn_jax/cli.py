@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+from functools import partial
+from pathlib import Path
 
 from fcn_jax.models import ALIGNMENTS, ARCHS, build
 
@@ -62,6 +65,131 @@ def _plot(args: argparse.Namespace, height: int, width: int) -> None:
     print(f"wrote {args.plot}", file=sys.stderr)
 
 
+def _load_config(overrides: list[str]):
+    """An ml_collections config: ``--config FILE`` (default: the built-in synthetic run) and
+    ``--config.FIELD=VALUE`` overrides, parsed by ml_collections' own flags."""
+    from absl import flags
+    from ml_collections import config_flags
+
+    from fcn_jax import default_config
+
+    if not any(a == "--config" or a.startswith("--config=") for a in overrides):
+        overrides = [f"--config={default_config.__file__}", *overrides]
+    argv = ["fcn-jax train", *overrides]
+    values = flags.FlagValues()
+    config_flags.DEFINE_config_file(
+        "config", None, "config file", flag_values=values, lock_config=True, sys_argv=argv
+    )
+    try:
+        values(argv)
+    except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as err:
+        raise SystemExit(f"fcn-jax train: bad config option: {err}") from err
+    return values.config
+
+
+def _train(args: argparse.Namespace, overrides: list[str]) -> int:
+    from fcn_jax.data.datasets import DatasetNotReady
+    from fcn_jax.train import train_and_evaluate
+
+    config = _load_config(overrides)
+    workdir = args.workdir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}"
+    print(f"workdir: {workdir}")
+    try:
+        result = train_and_evaluate(config, workdir)
+    except DatasetNotReady as err:
+        raise SystemExit(f"fcn-jax train: {err}") from err
+    print(format_scores(result, _class_names(workdir)))
+    return 0
+
+
+def _class_names(workdir) -> list[str] | None:
+    from fcn_jax.checkpoint import Checkpoints
+
+    checkpoints = Checkpoints(Path(workdir) / "checkpoints", read_only=True)
+    return checkpoints.model(checkpoints.resolve("latest"))["class_names"]
+
+
+def format_scores(result: dict, class_names: list[str] | None = None) -> str:
+    """The four metrics and a per-class IU table."""
+    lines = [f"{key:>15}  {result[key]:.4f}" for key in SCORE_KEYS]
+    names = class_names or [str(i) for i in range(len(result["per_class_iu"]))]
+    lines += ["", f"{'class':>15}  IU"]
+    for name, iu in zip(names, result["per_class_iu"], strict=True):
+        lines.append(f"{name:>15}  {'absent' if iu is None else f'{iu:.4f}'}")
+    return "\n".join(lines)
+
+
+SCORE_KEYS = ("pixel_accuracy", "mean_accuracy", "mean_iu", "fw_iu")
+
+
+def _restore(workdir: str, which: str):
+    """(model description, model, params, step) of a training workdir's checkpoint."""
+    from fcn_jax.checkpoint import Checkpoints
+    from fcn_jax.train import model_from
+
+    checkpoints = Checkpoints(Path(workdir) / "checkpoints", read_only=True)
+    try:
+        step = checkpoints.resolve(which)
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"fcn-jax: {err}") from err
+    description = checkpoints.model(step)
+    return description, model_from(description), checkpoints.restore_params(step), step
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from fcn_jax.data.datasets import open_dataset
+    from fcn_jax.data.pipeline import preprocess
+    from fcn_jax.metrics import scores
+    from fcn_jax.steps import evaluate, make_eval_step
+
+    description, model, params, step = _restore(args.workdir, args.checkpoint)
+    config = json.loads((Path(args.workdir) / "config.json").read_text())
+    dataset = open_dataset(
+        description["dataset"],
+        seed=config["seed"],
+        num_train=config["num_train"],
+        num_val=config["num_val"],
+    )
+    val = [dataset.val[i] for i in range(len(dataset.val))]
+    prep = partial(preprocess, mean_rgb=description["mean_rgb"])
+    eval_step = make_eval_step(model, description["num_classes"])
+    result = scores(evaluate(eval_step, params, val, prep, description["num_classes"]))
+    result["step"] = step
+    (Path(args.workdir) / f"eval_{step:06d}.json").write_text(json.dumps(result, indent=2))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"checkpoint step {step}, {len(val)} validation images")
+        print(format_scores(result, description["class_names"]))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from fcn_jax.data.pipeline import preprocess
+    from fcn_jax.steps import make_predict
+    from fcn_jax.viz import label_png, overlay
+
+    description, model, params, _ = _restore(args.workdir, args.checkpoint)
+    predict = make_predict(model)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for path in map(Path, args.images):
+        try:
+            with Image.open(path) as image:
+                rgb = np.asarray(image.convert("RGB"))
+        except (OSError, ValueError) as err:
+            raise SystemExit(f"fcn-jax predict: cannot read image {path}: {err}") from err
+        x = preprocess(rgb, description["mean_rgb"])[None]
+        label = np.asarray(predict(params, x))[0]
+        label_png(label).save(out / f"{path.stem}.png")
+        Image.fromarray(overlay(rgb, label)).save(out / f"{path.stem}_overlay.png")
+        print(f"{path} -> {out / (path.stem + '.png')}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="fcn-jax", description=__doc__)
     commands = main.add_subparsers(dest="command", required=True)
@@ -82,11 +210,40 @@ def parser() -> argparse.ArgumentParser:
     geo.add_argument("--layer", default="score_fr", help="layer whose unit --plot draws (score_fr)")
     geo.add_argument("--unit", type=int, nargs=2, metavar=("I", "J"), help="unit (centre)")
     geo.set_defaults(run=_geometry)
+
+    train = commands.add_parser(
+        "train",
+        help="train (no arguments: the built-in synthetic run)",
+        description="Options other than --workdir are ml_collections config flags: "
+        "--config FILE and --config.FIELD=VALUE.",
+    )
+    train.add_argument("--workdir", help="output directory (default runs/<timestamp>)")
+    train.set_defaults(run=_train)
+
+    ev = commands.add_parser("eval", help="score a trained checkpoint on the validation split")
+    ev.add_argument("--workdir", required=True)
+    ev.add_argument("--checkpoint", default="best", help="best, latest or a step (best)")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.set_defaults(run=_eval)
+
+    pred = commands.add_parser("predict", help="label PNGs and overlays for images")
+    pred.add_argument("--workdir", required=True)
+    pred.add_argument("--checkpoint", default="best", help="best, latest or a step (best)")
+    pred.add_argument("images", nargs="+", metavar="IMAGE")
+    pred.add_argument("--out", required=True, metavar="OUTDIR")
+    pred.set_defaults(run=_predict)
     return main
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)  # Orbax is chatty at WARNING
+    args, rest = parser().parse_known_args(argv)
+    if args.command == "train":
+        return _train(args, rest)
+    if rest:
+        parser().error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "geometry" and (len(args.size) > 2 or min(args.size) < 1):
         parser().error("--size takes one or two positive integers")
     return args.run(args)

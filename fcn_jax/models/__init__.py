@@ -5,13 +5,13 @@ from __future__ import annotations
 from functools import partial
 
 from fcn_jax.models.alexnet import alexnet
-from fcn_jax.models.fcn import FCN, Skip, Upscore
+from fcn_jax.models.fcn import FCN, Skip, Upscore, layer_types
 from fcn_jax.models.vgg import vgg16
 
 ARCHS = ("fcn32s", "fcn16s", "fcn8s", "fcn8s-atonce", "fcn-alexnet")
 ALIGNMENTS = ("caffe", "same")
 
-__all__ = ["ALIGNMENTS", "ARCHS", "FCN", "Skip", "Upscore", "build"]
+__all__ = ["ALIGNMENTS", "ARCHS", "FCN", "Skip", "Upscore", "build", "layer_types"]
 
 
 def build(

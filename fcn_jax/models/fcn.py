@@ -116,3 +116,16 @@ class FCN(nn.Module):
             trace,
         )
         return crop(h, trace, x.shape[1:3], CoordMap(), name, "data")[0]
+
+
+def layer_types(module: nn.Module, height: int = 64, width: int = 64) -> dict[str, type]:
+    """Every layer of ``module`` by name, with its class (traced once under eval_shape)."""
+    found: dict[str, type] = {}
+
+    def record(name, layer, trace, shape):
+        del trace, shape
+        found[name] = type(layer)
+
+    x = jax.ShapeDtypeStruct((1, height, width, 3), jax.numpy.float32)
+    jax.eval_shape(lambda x: module.init(jax.random.key(0), x, record=record), x)
+    return found

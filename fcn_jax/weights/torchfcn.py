@@ -7,6 +7,7 @@ transposed-conv weights arrive as (in, out, kh, kw) and become (kh, kw, in, out)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import jax
@@ -14,7 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from fcn_jax.layers import Deconv
-from fcn_jax.models import build
+from fcn_jax.models import build, layer_types
+from fcn_jax.surgery import convolutionalize
 
 
 def _to_numpy(value) -> np.ndarray:
@@ -46,15 +48,9 @@ def from_torchfcn(state: Mapping, arch: str, *, strict: bool = True, **options) 
     options = {**infer_options(state, arch), **options}
     num_classes = options.pop("num_classes")
     module = build(arch, num_classes, **options)
-    kinds: dict[str, type] = {}
-
-    def record(name, layer, trace, shape):
-        del trace, shape
-        kinds[name] = type(layer)
-
+    kinds = layer_types(module)
     x = jax.ShapeDtypeStruct((1, 64, 64, 3), jnp.float32)
-    expected = jax.eval_shape(lambda x: module.init(jax.random.key(0), x, record=record), x)
-    expected = expected["params"]
+    expected = jax.eval_shape(module.init, jax.random.key(0), x)["params"]
 
     params: dict[str, dict[str, np.ndarray]] = {}
     used = set()
@@ -80,4 +76,39 @@ def from_torchfcn(state: Mapping, arch: str, *, strict: bool = True, **options) 
     extra = sorted(set(state) - used)
     if strict and extra:
         raise KeyError(f"state dict has keys {arch} does not use: {', '.join(extra)}")
+    return params
+
+
+def state_to_params(state: Mapping) -> dict:
+    """Params from any state dict with the reference layer names, without knowing the arch.
+
+    4-d weights are convs (deconvs for ``upscore*``); 2-d weights are a classifier's fully
+    connected layers (VGG16/AlexNet ``fc6``, ``fc7``, ...), convolutionalized on the spatial
+    size implied by the previous layer's channels (key order must follow the net).
+    """
+    params: dict[str, dict[str, np.ndarray]] = {}
+    channels = None
+    for key, raw in state.items():
+        layer, _, kind = key.rpartition(".")
+        if kind not in ("weight", "bias") or not layer:
+            raise KeyError(f"{key!r} is not a '<layer>.weight' or '<layer>.bias' key")
+        value = _to_numpy(raw)
+        if kind == "bias":
+            params.setdefault(layer, {})["bias"] = value
+            continue
+        if value.ndim == 4:
+            deconv = layer.startswith("upscore")
+            kernel = value.transpose((2, 3, 0, 1) if deconv else (2, 3, 1, 0))
+        elif value.ndim == 2:
+            side = math.isqrt(value.shape[1] // channels) if channels else 0
+            if not side or channels * side * side != value.shape[1]:
+                raise ValueError(
+                    f"{key}: cannot tell the spatial size of a {value.shape[1]}-input fully "
+                    f"connected layer after a {channels}-channel layer"
+                )
+            kernel = convolutionalize(value, (channels, side, side))
+        else:
+            raise ValueError(f"{key}: expected a 2-d or 4-d weight, got shape {value.shape}")
+        params.setdefault(layer, {})["kernel"] = np.ascontiguousarray(kernel)
+        channels = kernel.shape[-1]
     return params

@@ -1,0 +1,46 @@
+"""The built-in default: a width-reduced FCN-8s on the synthetic dataset, about ten minutes on
+two CPU cores (``fcn-jax train`` with no arguments). Every config starts from this one.
+
+    fcn-jax train --workdir runs/synthetic
+"""
+
+from ml_collections import ConfigDict, config_dict
+
+
+def get_config() -> ConfigDict:
+    config = ConfigDict()
+    config.dataset = "synthetic"
+    config.num_train = 2000  # synthetic only: images in the train / val splits
+    config.num_val = 100
+    # model
+    config.arch = "fcn8s"
+    config.width = 0.125
+    config.align = "same"
+    config.learnable_upsampling = False
+    config.init_from = ""  # a training workdir (staged training) or an .npz state dict
+    # run length and cadence (every config has these)
+    config.total_steps = 1500
+    config.eval_every = 500
+    config.checkpoint_every = 500
+    config.batch_size = 8
+    config.seed = 0
+    config.log_every = 10
+    config.keep_checkpoints = 2
+    config.num_tiles = 4
+    # input
+    config.bucket_multiple = 32
+    config.flip = True
+    # solver: the modern recipe (the reference's is in the VOC configs)
+    config.optimizer = ConfigDict()
+    config.optimizer.name = "adam"
+    config.optimizer.learning_rate = 1e-3
+    config.optimizer.lr_schedule = "poly"
+    config.optimizer.momentum = 0.9
+    config.optimizer.weight_decay = 0.0
+    config.optimizer.bias_lr_mult = 2.0
+    config.optimizer.accumulate_steps = 1
+    config.loss = ConfigDict()
+    config.loss.normalize = "mean"
+    config.loss.keep_rate = config_dict.placeholder(float)  # loss sampling, paper section 4.4
+    config.loss.class_weights = config_dict.placeholder(tuple)
+    return config

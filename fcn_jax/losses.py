@@ -1,0 +1,66 @@
+"""Per-pixel softmax cross-entropy: the paper's loss L = sum over spatial cells of l."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+VOID = 255
+
+
+def check_labels(labels: np.ndarray, num_classes: int, where: str = "labels") -> None:
+    """Raise if any label is outside [0, num_classes) and not the void label 255."""
+    labels = np.asarray(labels)
+    bad = (labels != VOID) & ((labels < 0) | (labels >= num_classes))
+    if bad.any():
+        values = sorted({int(v) for v in np.unique(labels[bad])})[:10]
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{where}: label values {values} are outside [0, {num_classes}) and not void "
+            f"({VOID}); first at index {first}"
+        )
+
+
+def pixel_cross_entropy(
+    logits: jax.Array,
+    labels: jax.Array,
+    *,
+    normalize: str = "sum",
+    class_weights: jax.Array | None = None,
+    keep_rate: float | None = None,
+    rng: jax.Array | None = None,
+) -> jax.Array:
+    """Softmax cross-entropy of (N, H, W, C) logits against (N, H, W) integer labels.
+
+    Void pixels (255) contribute nothing. ``normalize='sum'`` is the reference's: the sum over
+    valid pixels divided by the batch size (the loss of one image is the sum over its cells).
+    ``'mean'`` divides by the number of valid pixels. ``class_weights`` (C,) scales each pixel's
+    loss by the weight of its true class. ``keep_rate`` < 1 samples the loss (paper section 4.4):
+    each cell is kept with that probability (needs ``rng``) and kept cells are scaled by its
+    inverse, so the expected loss is unchanged.
+
+    Labels must be valid (:func:`check_labels`); when they are concrete this is checked here.
+    """
+    if normalize not in ("sum", "mean"):
+        raise ValueError(f"normalize must be 'sum' or 'mean', got {normalize!r}")
+    if logits.shape[:-1] != labels.shape:
+        raise ValueError(f"logits {logits.shape} and labels {labels.shape} do not match")
+    if not isinstance(labels, jax.core.Tracer):
+        check_labels(labels, logits.shape[-1])
+    valid = labels != VOID
+    safe = jnp.where(valid, labels, 0).astype(jnp.int32)
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), safe)
+    weight = valid.astype(jnp.float32)
+    if class_weights is not None:
+        weight = weight * jnp.asarray(class_weights, jnp.float32)[safe]
+    if keep_rate is not None and keep_rate < 1:
+        if rng is None:
+            raise ValueError("loss sampling (keep_rate < 1) needs an rng")
+        keep = jax.random.bernoulli(rng, keep_rate, labels.shape)
+        weight = weight * keep / keep_rate
+    total = jnp.sum(losses * weight)
+    if normalize == "sum":
+        return total / labels.shape[0]
+    return total / jnp.maximum(jnp.sum(valid), 1)

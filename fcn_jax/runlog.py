@@ -1,0 +1,67 @@
+"""What a training run writes: JSON lines, TensorBoard events, a learning curve, a progress bar."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from tensorboard.compat.proto.event_pb2 import Event
+from tensorboard.compat.proto.summary_pb2 import Summary
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+from fcn_jax.viz import learning_curve
+
+
+class RunLog:
+    """Appends metrics to ``metrics.jsonl`` and TensorBoard events under ``workdir``, keeps the
+    history for ``learning_curve.png``."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = Path(workdir)
+        self.jsonl = (self.workdir / "metrics.jsonl").open("a")
+        self.events = EventFileWriter(str(self.workdir / "tensorboard"))
+        self.history: dict[str, list[tuple[int, float]]] = {}
+
+    def write(self, step: int, split: str, values: dict) -> None:
+        scalars = {k: float(v) for k, v in values.items() if isinstance(v, int | float)}
+        record = {"step": step, "split": split, "time": time.time(), **values}
+        self.jsonl.write(json.dumps(record) + "\n")
+        self.jsonl.flush()
+        summary = Summary(
+            value=[Summary.Value(tag=f"{split}/{k}", simple_value=v) for k, v in scalars.items()]
+        )
+        self.events.add_event(Event(wall_time=time.time(), step=step, summary=summary))
+        self.events.flush()
+        for key in ("loss", "mean_iu", "pixel_accuracy"):
+            if key in scalars:
+                self.history.setdefault(f"{split} {key}", []).append((step, scalars[key]))
+
+    def plot(self) -> Path:
+        path = self.workdir / "learning_curve.png"
+        learning_curve(self.history).save(path)
+        return path
+
+    def close(self) -> None:
+        self.jsonl.close()
+        self.events.close()
+
+
+def progress_bar() -> Progress:
+    """Step, loss, steps/s and ETA."""
+    return Progress(
+        TextColumn("step"),
+        MofNCompleteColumn(),
+        BarColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TextColumn("{task.fields[rate]:.2f} steps/s"),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )

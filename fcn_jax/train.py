@@ -1,0 +1,161 @@
+"""``train_and_evaluate(config, workdir)``: the library entry of training.
+
+This is the edge where a config is read; everything it calls takes plain arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from functools import partial
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from fcn_jax.checkpoint import Checkpoints
+from fcn_jax.data.datasets import open_dataset
+from fcn_jax.data.pipeline import preprocess, train_batches
+from fcn_jax.layers import Deconv
+from fcn_jax.metrics import scores
+from fcn_jax.models import build, layer_types
+from fcn_jax.optim import make_optimizer
+from fcn_jax.runlog import RunLog, progress_bar
+from fcn_jax.steps import evaluate, init_state, make_eval_step, make_predict, make_train_step
+from fcn_jax.transplant import load_params, transplant
+from fcn_jax.viz import tile
+
+
+def model_description(config, dataset) -> dict:
+    """What eval and predict need to rebuild the net and its preprocessing."""
+    return {
+        "arch": config.arch,
+        "num_classes": dataset.num_classes,
+        "align": config.align,
+        "width": config.width,
+        "learnable_upsampling": config.learnable_upsampling,
+        "dataset": config.dataset,
+        "class_names": list(dataset.class_names),
+        "mean_rgb": list(dataset.mean_rgb),
+    }
+
+
+def model_from(description: dict):
+    return build(
+        description["arch"],
+        description["num_classes"],
+        align=description["align"],
+        width=description["width"],
+        learnable_upsampling=description["learnable_upsampling"],
+    )
+
+
+def train_and_evaluate(config, workdir: str | Path) -> dict:
+    """Train ``config`` in ``workdir`` (resuming from its latest checkpoint), evaluating every
+    ``eval_every`` steps; return the final validation scores."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    dataset = open_dataset(
+        config.dataset, seed=config.seed, num_train=config.num_train, num_val=config.num_val
+    )
+    description = model_description(config, dataset)
+    model = model_from(description)
+    frozen = (
+        []
+        if config.learnable_upsampling
+        else [name for name, kind in layer_types(model).items() if kind is Deconv]
+    )
+    sample = (1, 64, 64, 3)
+    shapes = jax.eval_shape(model.init, jax.random.key(0), np.zeros(sample, np.float32))
+    opt = config.optimizer
+    tx = make_optimizer(
+        shapes["params"],
+        name=opt.name,
+        learning_rate=opt.learning_rate,
+        momentum=opt.momentum,
+        weight_decay=opt.weight_decay,
+        bias_lr_mult=opt.bias_lr_mult,
+        lr_schedule=opt.lr_schedule,
+        total_steps=config.total_steps,
+        accumulate_steps=opt.accumulate_steps,
+        frozen_layers=frozen,
+    )
+    state = init_state(model, tx, sample, config.seed)
+    checkpoints = Checkpoints(workdir / "checkpoints", keep=config.keep_checkpoints)
+    if checkpoints.steps():
+        state = checkpoints.restore(checkpoints.resolve("latest"), state)
+        print(f"resumed from step {int(state.step)} in {workdir}")
+    elif config.init_from:
+        params, copied = transplant(state.params, load_params(config.init_from))
+        state = state.replace(params=params, opt_state=tx.init(params))
+        print(f"initialised {len(copied)} layers from {config.init_from}")
+    (workdir / "config.json").write_text(config.to_json(indent=2))
+
+    loss_cfg = config.loss
+    train_step = make_train_step(
+        model,
+        tx,
+        normalize=loss_cfg.normalize,
+        class_weights=None if loss_cfg.class_weights is None else list(loss_cfg.class_weights),
+        keep_rate=loss_cfg.keep_rate,
+    )
+    eval_step = make_eval_step(model, dataset.num_classes)
+    predict = make_predict(model)
+    prep = partial(preprocess, mean_rgb=dataset.mean_rgb)
+    val = [dataset.val[i] for i in range(len(dataset.val))]
+    batches = train_batches(
+        dataset.train,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        mean_rgb=dataset.mean_rgb,
+        num_classes=dataset.num_classes,
+        multiple=config.bucket_multiple,
+        flip=config.flip,
+        start_step=int(state.step),
+    )
+    log = RunLog(workdir)
+    result: dict = {}
+    padded = real = 0
+    start, first = time.time(), int(state.step)
+    with progress_bar() as bar:
+        task = bar.add_task("train", total=config.total_steps, completed=first, loss=0.0, rate=0.0)
+        for step in range(first + 1, config.total_steps + 1):
+            batch = next(batches)
+            padded += batch["label"].size
+            real += int((batch["label"] != 255).sum())
+            state, metrics = train_step(state, batch)
+            if step % config.log_every == 0 or step == config.total_steps:
+                loss = float(metrics["loss"])
+                rate = (step - first) / (time.time() - start)
+                bar.update(task, completed=step, loss=loss, rate=rate)
+                log.write(step, "train", {
+                    "loss": loss,
+                    "steps_per_s": rate,
+                    "compilations": train_step._cache_size(),
+                    "padding_overhead": padded / max(real, 1) - 1,
+                })  # fmt: skip
+            last = step == config.total_steps
+            evaluated = step % config.eval_every == 0 or last
+            if evaluated:
+                confusion = evaluate(eval_step, state.params, val, prep, dataset.num_classes)
+                result = {**scores(confusion), "eval_compilations": eval_step._cache_size()}
+                log.write(step, "val", result)
+                tiles = workdir / f"samples_{step:06d}.png"
+                write_tiles(tiles, predict, state.params, val[: config.num_tiles], prep)
+                log.plot()
+            if step % config.checkpoint_every == 0 or last:
+                checkpoints.save(step, state, description, result if evaluated else None)
+    checkpoints.close()
+    log.close()
+    (workdir / "final_metrics.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def write_tiles(path, predict, params, examples, prep) -> None:
+    """image | ground truth | prediction for each example, one PNG."""
+    rows = []
+    for example in examples:
+        predicted = np.asarray(predict(params, prep(example["image"])[None]))[0]
+        rows.append((example["image"], example["label"], predicted))
+    if rows:
+        tile(rows).save(path)
