@@ -141,19 +141,15 @@ def _eval(args: argparse.Namespace) -> int:
     from fcn_jax.data.pipeline import preprocess
     from fcn_jax.metrics import scores
     from fcn_jax.steps import evaluate, make_eval_step
+    from fcn_jax.train import synthetic_options
 
     description, model, params, step = _restore(args.workdir, args.checkpoint)
     config = json.loads((Path(args.workdir) / "config.json").read_text())
-    dataset = open_dataset(
-        description["dataset"],
-        seed=config["seed"],
-        num_train=config["num_train"],
-        num_val=config["num_val"],
-    )
+    dataset = open_dataset(description["dataset"], **synthetic_options(config))
     val = [dataset.val[i] for i in range(len(dataset.val))]
     prep = partial(preprocess, mean_rgb=description["mean_rgb"])
     eval_step = make_eval_step(model, description["num_classes"])
-    result = scores(evaluate(eval_step, params, val, prep, description["num_classes"]))
+    result = scores(evaluate(eval_step, params, val, prep, description["num_classes"])[0])
     result["step"] = step
     (Path(args.workdir) / f"eval_{step:06d}.json").write_text(json.dumps(result, indent=2))
     if args.json:

@@ -12,6 +12,7 @@ def get_config() -> ConfigDict:
     config.dataset = "synthetic"
     config.num_train = 2000  # synthetic only: images in the train / val splits
     config.num_val = 100
+    config.image_sizes = (96, 112, 128)  # synthetic only: each side drawn from these
     # model
     config.arch = "fcn8s"
     config.width = 0.125
@@ -19,9 +20,9 @@ def get_config() -> ConfigDict:
     config.learnable_upsampling = False
     config.init_from = ""  # a training workdir (staged training) or an .npz state dict
     # run length and cadence (every config has these)
-    config.total_steps = 1500
-    config.eval_every = 500
-    config.checkpoint_every = 500
+    config.total_steps = 1200
+    config.eval_every = 400
+    config.checkpoint_every = 400
     config.batch_size = 8
     config.seed = 0
     config.log_every = 10

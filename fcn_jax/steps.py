@@ -26,8 +26,11 @@ class TrainState:
 
 
 def init_state(model: nn.Module, tx, image_shape: tuple[int, ...], seed: int) -> TrainState:
+    """Fresh params (drawn with the 'rbg' generator: XLA compiles it about 4x faster on CPU
+    than threefry, 2.7 s against 10.9 s for a width-1/32 FCN-8s), optimizer state and rng."""
+    init_key = jax.random.key(seed, impl="rbg")
+    params = jax.jit(model.init)(init_key, jnp.zeros(image_shape, jnp.float32))["params"]
     key = jax.random.key(seed)
-    params = jax.jit(model.init)(key, jnp.zeros(image_shape, jnp.float32))["params"]
     return TrainState(
         step=jnp.array(0, jnp.int32),
         params=params,
@@ -80,11 +83,11 @@ def make_train_step(
 
 
 def make_eval_step(model: nn.Module, num_classes: int):
-    """``eval_step(params, image, label) -> (C, C) confusion``: whole images, native size."""
+    """``eval_step(params, image, label) -> ((C, C) confusion, (N, H, W) predictions)``."""
 
     def eval_step(params, image, label):
-        logits = model.apply({"params": params}, image)
-        return confusion_matrix(label, jnp.argmax(logits, axis=-1), num_classes)
+        predicted = jnp.argmax(model.apply({"params": params}, image), axis=-1)
+        return confusion_matrix(label, predicted, num_classes), predicted
 
     return jax.jit(eval_step)
 
@@ -94,11 +97,18 @@ def make_predict(model: nn.Module):
     return jax.jit(lambda params, image: jnp.argmax(model.apply({"params": params}, image), -1))
 
 
-def evaluate(eval_step, params, examples, preprocess, num_classes: int) -> np.ndarray:
-    """Confusion matrix (int64) over ``examples``, each scored at its own size (no padding)."""
+def evaluate(
+    eval_step, params, examples, preprocess, num_classes: int, keep: int = 0
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Confusion matrix (int64) over ``examples``, each scored whole at its own size (no
+    padding, so scores are native-size scores), and the predictions of the first ``keep``."""
     total = np.zeros((num_classes, num_classes), np.int64)
-    for example in examples:
+    kept = []
+    for k, example in enumerate(examples):
         image = preprocess(example["image"])[None]
         label = np.asarray(example["label"], np.int32)[None]
-        total += np.asarray(eval_step(params, image, label), np.int64)
-    return total
+        confusion, predicted = eval_step(params, image, label)
+        total += np.asarray(confusion, np.int64)
+        if k < keep:
+            kept.append(np.asarray(predicted[0]))
+    return total, kept

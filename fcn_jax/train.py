@@ -21,7 +21,7 @@ from fcn_jax.metrics import scores
 from fcn_jax.models import build, layer_types
 from fcn_jax.optim import make_optimizer
 from fcn_jax.runlog import RunLog, progress_bar
-from fcn_jax.steps import evaluate, init_state, make_eval_step, make_predict, make_train_step
+from fcn_jax.steps import evaluate, init_state, make_eval_step, make_train_step
 from fcn_jax.transplant import load_params, transplant
 from fcn_jax.viz import tile
 
@@ -40,6 +40,17 @@ def model_description(config, dataset) -> dict:
     }
 
 
+def synthetic_options(config) -> dict:
+    """The synthetic dataset's own settings, from a config (or its JSON as a dict)."""
+    get = config.get
+    return {
+        "seed": get("seed", 0),
+        "num_train": get("num_train", 2000),
+        "num_val": get("num_val", 100),
+        "sizes": tuple(get("image_sizes", (96, 112, 128))),
+    }
+
+
 def model_from(description: dict):
     return build(
         description["arch"],
@@ -55,9 +66,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     ``eval_every`` steps; return the final validation scores."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    dataset = open_dataset(
-        config.dataset, seed=config.seed, num_train=config.num_train, num_val=config.num_val
-    )
+    dataset = open_dataset(config.dataset, **synthetic_options(config))
     description = model_description(config, dataset)
     model = model_from(description)
     frozen = (
@@ -100,7 +109,6 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         keep_rate=loss_cfg.keep_rate,
     )
     eval_step = make_eval_step(model, dataset.num_classes)
-    predict = make_predict(model)
     prep = partial(preprocess, mean_rgb=dataset.mean_rgb)
     val = [dataset.val[i] for i in range(len(dataset.val))]
     batches = train_batches(
@@ -137,11 +145,14 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
             last = step == config.total_steps
             evaluated = step % config.eval_every == 0 or last
             if evaluated:
-                confusion = evaluate(eval_step, state.params, val, prep, dataset.num_classes)
+                confusion, predicted = evaluate(
+                    eval_step, state.params, val, prep, dataset.num_classes, config.num_tiles
+                )
                 result = {**scores(confusion), "eval_compilations": eval_step._cache_size()}
                 log.write(step, "val", result)
-                tiles = workdir / f"samples_{step:06d}.png"
-                write_tiles(tiles, predict, state.params, val[: config.num_tiles], prep)
+                rows = [(e["image"], e["label"], p) for e, p in zip(val, predicted, strict=False)]
+                if rows:
+                    tile(rows).save(workdir / f"samples_{step:06d}.png")
                 log.plot()
             if step % config.checkpoint_every == 0 or last:
                 checkpoints.save(step, state, description, result if evaluated else None)
@@ -149,13 +160,3 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     log.close()
     (workdir / "final_metrics.json").write_text(json.dumps(result, indent=2))
     return result
-
-
-def write_tiles(path, predict, params, examples, prep) -> None:
-    """image | ground truth | prediction for each example, one PNG."""
-    rows = []
-    for example in examples:
-        predicted = np.asarray(predict(params, prep(example["image"])[None]))[0]
-        rows.append((example["image"], example["label"], predicted))
-    if rows:
-        tile(rows).save(path)

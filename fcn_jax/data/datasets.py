@@ -27,14 +27,22 @@ class Dataset:
         return len(self.class_names)
 
 
-def open_dataset(name: str, *, seed: int = 0, num_train: int = 2000, num_val: int = 100) -> Dataset:
-    """The train and validation sources of dataset ``name``."""
+def open_dataset(
+    name: str,
+    *,
+    seed: int = 0,
+    num_train: int = 2000,
+    num_val: int = 100,
+    sizes: tuple[int, ...] = (96, 112, 128),
+) -> Dataset:
+    """The train and validation sources of dataset ``name`` (the keyword options are the
+    synthetic dataset's)."""
     match name:
         case "synthetic":
             return Dataset(
                 name,
-                synthetic.SyntheticScenes("train", num_train, seed),
-                synthetic.SyntheticScenes("val", num_val, seed),
+                synthetic.SyntheticScenes("train", num_train, seed, sizes),
+                synthetic.SyntheticScenes("val", num_val, seed, sizes),
                 synthetic.CLASS_NAMES,
                 synthetic.MEAN_RGB,
             )

@@ -1,0 +1,115 @@
+"""End to end: train a tiny net on synthetic data, evaluate, checkpoint, resume, predict."""
+
+import json
+import shutil
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from fcn_jax import cli
+from fcn_jax.checkpoint import Checkpoints
+from fcn_jax.data.datasets import open_dataset
+from fcn_jax.data.pipeline import train_batches
+from fcn_jax.default_config import get_config
+from fcn_jax.models import build
+from fcn_jax.optim import make_optimizer
+from fcn_jax.steps import init_state, make_train_step
+from fcn_jax.train import train_and_evaluate
+from fcn_jax.transplant import load_params, transplant
+
+
+def tiny_config(**overrides):
+    config = get_config()
+    config.width = 1 / 32
+    config.num_train, config.num_val = 16, 3
+    config.image_sizes = (64,)  # one shape: one compilation of each step
+    config.batch_size = 2
+    config.total_steps, config.eval_every, config.checkpoint_every = 4, 2, 2
+    config.log_every = 1
+    config.num_tiles = 2
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("run")
+    result = train_and_evaluate(tiny_config(), workdir)
+    return workdir, result
+
+
+def test_a_run_writes_everything_a_user_looks_at(trained):
+    workdir, result = trained
+    assert 0 <= result["mean_iu"] <= 1 and len(result["per_class_iu"]) == 6
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").open()]
+    assert [r["step"] for r in records if r["split"] == "val"] == [2, 4]
+    train = [r for r in records if r["split"] == "train"]
+    assert len(train) == 4 and all(r["compilations"] >= 1 for r in train)
+    assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
+    for png in ("learning_curve.png", "samples_000002.png", "samples_000004.png"):
+        with Image.open(workdir / png) as image:
+            assert image.format == "PNG"
+    assert Checkpoints(workdir / "checkpoints", read_only=True).steps() == [2, 4]
+
+
+def test_eval_and_predict_commands(trained, capsys, tmp_path):
+    workdir, result = trained
+    assert cli.main(["eval", "--workdir", str(workdir), "--checkpoint", "latest", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert {"pixel_accuracy", "mean_accuracy", "mean_iu", "fw_iu", "per_class_iu"} <= set(printed)
+    assert printed["mean_iu"] == pytest.approx(result["mean_iu"])
+    image = open_dataset("synthetic", num_val=3).val[0]["image"]
+    Image.fromarray(image).save(tmp_path / "scene.png")
+    out = tmp_path / "out"
+    assert cli.main(["predict", "--workdir", str(workdir), str(tmp_path / "scene.png"),
+                     "--out", str(out)]) == 0  # fmt: skip
+    with Image.open(out / "scene.png") as label:
+        assert label.mode == "P" and label.size == (image.shape[1], image.shape[0])
+    assert (out / "scene_overlay.png").exists()
+
+
+def test_a_run_resumed_after_a_crash_ends_in_the_same_state(trained, tmp_path):
+    workdir, _ = trained
+    final = load_params(workdir)
+    # Crash after step 2: the step-4 checkpoint never got written. Resuming must replay steps
+    # 3 and 4 with the same data, rng and optimizer state.
+    crashed = tmp_path / "crashed"
+    shutil.copytree(workdir, crashed)
+    shutil.rmtree(crashed / "checkpoints" / "4")
+    train_and_evaluate(tiny_config(), crashed)
+    jax.tree.map(np.testing.assert_array_equal, load_params(crashed), final)
+
+
+def test_loss_goes_down_on_a_fixed_batch():
+    dataset = open_dataset("synthetic", num_train=4)
+    model = build("fcn8s", dataset.num_classes, align="same", width=1 / 32)
+    shapes = jax.eval_shape(model.init, jax.random.key(0), np.zeros((1, 64, 64, 3), np.float32))
+    tx = make_optimizer(shapes["params"], name="adam", learning_rate=1e-3, weight_decay=0.0)
+    state = init_state(model, tx, (1, 64, 64, 3), 0)
+    step = make_train_step(model, tx, normalize="mean")
+    batch = next(train_batches(dataset.train, batch_size=2, seed=0, mean_rgb=dataset.mean_rgb,
+                               num_classes=dataset.num_classes))  # fmt: skip
+    losses = []
+    for _ in range(15):
+        state, metrics = step(state, batch)
+        losses.append(float(metrics["loss"]))
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_staged_training_copies_the_previous_stage(trained):
+    workdir, _ = trained  # an FCN-8s; initialise an FCN-8s-at-once-like net and an FCN-32s
+    source = load_params(workdir)
+    target = jax.eval_shape(
+        build("fcn32s", 6, align="same", width=1 / 32).init,
+        jax.random.key(0),
+        np.zeros((1, 64, 64, 3), np.float32),
+    )["params"]
+    target = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), target)
+    params, copied = transplant(target, source)
+    assert "fc7" in copied and "score_fr" in copied and "upscore" not in copied
+    np.testing.assert_array_equal(params["fc7"]["kernel"], source["fc7"]["kernel"])
+    wrong = {**source, "fc7": {"kernel": np.zeros((1, 1, 2, 2)), "bias": np.zeros(2)}}
+    with pytest.raises(ValueError, match="fc7"):
+        transplant(target, wrong)
