@@ -45,3 +45,29 @@ def get_config() -> ConfigDict:
     config.loss.keep_rate = config_dict.placeholder(float)  # loss sampling, paper section 4.4
     config.loss.class_weights = config_dict.placeholder(tuple)
     return config
+
+
+def reference_config(
+    *,
+    dataset: str,
+    arch: str,
+    learning_rate: float,
+    init_from: str,
+    total_steps: int = 100_000,
+    **fields,
+) -> ConfigDict:
+    """A reference-net config: full width, ``caffe`` alignment, batch 1, the reference solver
+    (SGD, momentum 0.99, fixed rate, summed loss, decay 5e-4, biases at 2x), evaluated and
+    checkpointed every 4,000 steps as the reference ``solve.py`` scripts do."""
+    config = get_config()
+    config.dataset, config.arch, config.init_from = dataset, arch, init_from
+    config.width, config.align = 1.0, "caffe"
+    config.total_steps, config.eval_every, config.checkpoint_every = total_steps, 4000, 4000
+    config.batch_size, config.log_every, config.flip = 1, 20, False
+    config.optimizer.name, config.optimizer.lr_schedule = "sgd", "fixed"
+    config.optimizer.learning_rate, config.optimizer.momentum = learning_rate, 0.99
+    config.optimizer.weight_decay = 5e-4
+    config.loss.normalize = "sum"
+    for key, value in fields.items():
+        config[key] = value
+    return config

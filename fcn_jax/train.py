@@ -125,6 +125,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     result: dict = {}
     padded = real = 0
     start, first = time.time(), int(state.step)
+    plain_every = max(config.log_every, config.total_steps // 20)  # progress lines off a tty
     with progress_bar() as bar:
         task = bar.add_task("train", total=config.total_steps, completed=first, loss=0.0, rate=0.0)
         for step in range(first + 1, config.total_steps + 1):
@@ -136,6 +137,10 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
                 loss = float(metrics["loss"])
                 rate = (step - first) / (time.time() - start)
                 bar.update(task, completed=step, loss=loss, rate=rate)
+                if not bar.console.is_terminal and step % plain_every == 0:
+                    eta = (config.total_steps - step) / max(rate, 1e-9)
+                    print(f"step {step}/{config.total_steps} loss {loss:.4f} "
+                          f"{rate:.2f} steps/s ETA {eta:.0f} s", flush=True)  # fmt: skip
                 log.write(step, "train", {
                     "loss": loss,
                     "steps_per_s": rate,
