@@ -98,6 +98,13 @@ def test_loss_goes_down_on_a_fixed_batch():
     assert losses[-1] < 0.7 * losses[0], losses
 
 
+def test_init_from_a_trained_stage(trained, tmp_path, capsys):
+    workdir, _ = trained
+    train_and_evaluate(tiny_config(arch="fcn16s", total_steps=1, init_from=str(workdir)), tmp_path)
+    # 13 convs, fc6, fc7, score_fr, upscore2, score_pool4 are shared by FCN-8s and FCN-16s
+    assert "initialised 18 layers from" in capsys.readouterr().out
+
+
 def test_staged_training_copies_the_previous_stage(trained):
     workdir, _ = trained  # an FCN-8s; initialise an FCN-8s-at-once-like net and an FCN-32s
     source = load_params(workdir)

@@ -1,0 +1,92 @@
+"""The synthetic scenes and the batching pipeline."""
+
+import numpy as np
+import pytest
+
+from fcn_jax.data.datasets import DatasetNotReady, open_dataset
+from fcn_jax.data.pipeline import bucket, pad_batch, preprocess, train_batches
+from fcn_jax.data.synthetic import CLASS_NAMES, MEAN_RGB, SyntheticScenes
+from fcn_jax.viz import label_png, palette
+
+
+def test_scenes_are_deterministic_varied_and_cover_every_class():
+    a, b = SyntheticScenes("train", 50, seed=3), SyntheticScenes("train", 50, seed=3)
+    np.testing.assert_array_equal(a[7]["image"], b[7]["image"])
+    assert not np.array_equal(a[7]["image"], SyntheticScenes("val", 50, seed=3)[7]["image"])
+    shapes = {a[i]["image"].shape[:2] for i in range(50)}
+    assert len(shapes) > 3
+    counts = np.bincount(np.concatenate([a[i]["label"].ravel() for i in range(50)]), minlength=6)
+    assert len(counts) == len(CLASS_NAMES) and counts.min() > 0
+    # small and thin classes really are small: under 3% of pixels each
+    assert counts[CLASS_NAMES.index("line")] / counts.sum() < 0.03
+    with pytest.raises(IndexError):
+        a[50]
+
+
+def test_stored_mean_is_the_measured_mean():
+    scenes = SyntheticScenes("train", 200)
+    mean = np.mean([scenes[i]["image"].reshape(-1, 3).mean(0) for i in range(200)], axis=0)
+    np.testing.assert_allclose(mean, MEAN_RGB, atol=3)
+
+
+def test_preprocess_is_bgr_minus_the_mean():
+    rgb = np.array([[[10, 20, 30]]], np.uint8)
+    np.testing.assert_array_equal(preprocess(rgb, (1, 2, 3)), [[[27, 18, 9]]])
+    with pytest.raises(ValueError, match="RGB"):
+        preprocess(np.zeros((4, 4)), (0, 0, 0))
+
+
+def test_buckets_pad_images_with_the_mean_and_labels_with_void():
+    assert [bucket(n, 32) for n in (1, 32, 33, 96, 97)] == [32, 32, 64, 96, 128]
+    images = [np.ones((40, 50, 3), np.float32), np.ones((70, 20, 3), np.float32)]
+    labels = [np.ones((40, 50), np.uint8), np.full((70, 20), 2, np.uint8)]
+    batch = pad_batch(images, labels, 32)
+    assert batch["image"].shape == (2, 96, 64, 3) and batch["label"].shape == (2, 96, 64)
+    assert batch["image"][0, 40:].sum() == 0 and (batch["label"][0, 40:] == 255).all()
+    assert (batch["label"][1, :70, :20] == 2).all() and (batch["label"][1, :, 20:] == 255).all()
+    with pytest.raises(ValueError, match="sizes differ"):
+        pad_batch([images[0]], [labels[1]], 32)
+
+
+def test_batches_depend_only_on_seed_and_step():
+    scenes = SyntheticScenes("train", 20)
+    kwargs = dict(batch_size=3, seed=5, mean_rgb=MEAN_RGB, num_classes=6)
+    run = train_batches(scenes, **kwargs)
+    batches = [next(run) for _ in range(4)]
+    resumed = next(train_batches(scenes, start_step=2, **kwargs))
+    np.testing.assert_array_equal(resumed["image"], batches[2]["image"])
+    assert not np.array_equal(batches[0]["image"], batches[1]["image"])
+
+
+def test_bad_labels_stop_the_pipeline_with_the_example_named():
+    class Broken:
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, i):
+            return {"image": np.zeros((8, 8, 3), np.uint8), "label": np.full((8, 8), 9, np.uint8)}
+
+    run = train_batches(Broken(), batch_size=1, seed=0, mean_rgb=MEAN_RGB, num_classes=6)
+    with pytest.raises(ValueError, match=r"training example 0.*\[9\]"):
+        next(run)
+
+
+def test_unprepared_datasets_say_what_to_do():
+    with pytest.raises(DatasetNotReady, match="fcn-jax data prepare voc_sbd"):
+        open_dataset("voc_sbd")
+    with pytest.raises(ValueError, match="unknown dataset"):
+        open_dataset("imagenet")
+
+
+def test_voc_palette_and_label_png(tmp_path):
+    colours = palette()
+    # The VOC colour map: background black, aeroplane (128,0,0), bicycle (0,128,0), person
+    # (192,128,128) as class 15.
+    assert colours[0].tolist() == [0, 0, 0] and colours[1].tolist() == [128, 0, 0]
+    assert colours[2].tolist() == [0, 128, 0] and colours[15].tolist() == [192, 128, 128]
+    label_png(np.array([[0, 1], [15, 255]])).save(tmp_path / "m.png")
+    from PIL import Image
+
+    with Image.open(tmp_path / "m.png") as image:
+        assert image.mode == "P"
+        np.testing.assert_array_equal(np.asarray(image), [[0, 1], [15, 255]])
