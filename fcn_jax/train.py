@@ -17,6 +17,7 @@ from fcn_jax.checkpoint import Checkpoints
 from fcn_jax.data.datasets import open_dataset
 from fcn_jax.data.pipeline import preprocess, train_batches
 from fcn_jax.layers import Deconv
+from fcn_jax.losses import VOID
 from fcn_jax.metrics import scores
 from fcn_jax.models import build, layer_types
 from fcn_jax.optim import make_optimizer
@@ -122,43 +123,49 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         start_step=int(state.step),
     )
     log = RunLog(workdir)
-    result: dict = {}
+
+    def validate(step: int) -> dict:
+        confusion, predicted = evaluate(
+            eval_step, state.params, val, prep, dataset.num_classes, config.num_tiles
+        )
+        result = {**scores(confusion), "eval_compilations": eval_step._cache_size()}
+        log.write(step, "val", result)
+        rows = [(e["image"], e["label"], p) for e, p in zip(val, predicted, strict=False)]
+        if rows:
+            tile(rows).save(workdir / f"samples_{step:06d}.png")
+        log.plot()
+        return result
+
+    first, total = int(state.step), config.total_steps
+    result = validate(first) if first >= total else {}  # nothing left to train: just score
     padded = real = 0
-    start, first = time.time(), int(state.step)
-    plain_every = max(config.log_every, config.total_steps // 20)  # progress lines off a tty
+    start = time.time()
+    plain_every = max(config.log_every, total // 20)  # progress lines when not on a terminal
     with progress_bar() as bar:
-        task = bar.add_task("train", total=config.total_steps, completed=first, loss=0.0, rate=0.0)
-        for step in range(first + 1, config.total_steps + 1):
+        task = bar.add_task("train", total=total, completed=first, loss=0.0, rate=0.0)
+        for step in range(first + 1, total + 1):
             batch = next(batches)
             padded += batch["label"].size
-            real += int((batch["label"] != 255).sum())
+            real += int((batch["label"] != VOID).sum())
             state, metrics = train_step(state, batch)
-            if step % config.log_every == 0 or step == config.total_steps:
-                loss = float(metrics["loss"])
-                rate = (step - first) / (time.time() - start)
+            last = step == total
+            if step % config.log_every == 0 or last:
+                loss, rate = float(metrics["loss"]), (step - first) / (time.time() - start)
                 bar.update(task, completed=step, loss=loss, rate=rate)
-                if not bar.console.is_terminal and step % plain_every == 0:
-                    eta = (config.total_steps - step) / max(rate, 1e-9)
-                    print(f"step {step}/{config.total_steps} loss {loss:.4f} "
-                          f"{rate:.2f} steps/s ETA {eta:.0f} s", flush=True)  # fmt: skip
-                log.write(step, "train", {
-                    "loss": loss,
-                    "steps_per_s": rate,
-                    "compilations": train_step._cache_size(),
-                    "padding_overhead": padded / max(real, 1) - 1,
-                })  # fmt: skip
-            last = step == config.total_steps
+                if not bar.console.is_terminal and (step % plain_every == 0 or last):
+                    eta = (total - step) / max(rate, 1e-9)
+                    print(f"step {step}/{total} loss {loss:.4f} {rate:.2f} steps/s ETA {eta:.0f} s")
+                compiled = train_step._cache_size()
+                overhead = padded / max(real, 1) - 1
+                log.write(
+                    step,
+                    "train",
+                    {"loss": loss, "steps_per_s": rate, "compilations": compiled,
+                     "padding_overhead": overhead},
+                )  # fmt: skip
             evaluated = step % config.eval_every == 0 or last
             if evaluated:
-                confusion, predicted = evaluate(
-                    eval_step, state.params, val, prep, dataset.num_classes, config.num_tiles
-                )
-                result = {**scores(confusion), "eval_compilations": eval_step._cache_size()}
-                log.write(step, "val", result)
-                rows = [(e["image"], e["label"], p) for e, p in zip(val, predicted, strict=False)]
-                if rows:
-                    tile(rows).save(workdir / f"samples_{step:06d}.png")
-                log.plot()
+                result = validate(step)
             if step % config.checkpoint_every == 0 or last:
                 checkpoints.save(step, state, description, result if evaluated else None)
     checkpoints.close()
