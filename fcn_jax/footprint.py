@@ -18,6 +18,7 @@ from flax import linen as nn
 
 from fcn_jax.geometry import Trace
 from fcn_jax.layers import LRN, Dropout, MaxPool, ReLU
+from fcn_jax.models.fcn import trace_layers
 
 
 def _linearize(next_fun, args, kwargs, context):
@@ -30,17 +31,9 @@ def _linearize(next_fun, args, kwargs, context):
     return next_fun(*args, **kwargs)
 
 
-def traces(module: nn.Module, height: int, width: int, channels: int = 3) -> dict[str, Trace]:
+def traces(module: nn.Module, height: int, width: int) -> dict[str, Trace]:
     """The geometry the forward pass derives for every named layer, at an input size."""
-    found: dict[str, Trace] = {}
-
-    def record(name, layer, trace, shape):
-        del layer, shape
-        found[name] = trace
-
-    x = jax.ShapeDtypeStruct((1, height, width, channels), jnp.float32)
-    jax.eval_shape(lambda x: module.init(jax.random.key(0), x, record=record), x)
-    return found
+    return {t.name: t.trace for t in trace_layers(module, height, width)}
 
 
 Probe = tuple[str, tuple[int, int]]  # (layer name or 'output', unit (i, j))

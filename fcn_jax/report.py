@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import jax
-import jax.numpy as jnp
 from flax import linen as nn
 
 from fcn_jax.footprint import Check, check_units, probe_units, traces
 from fcn_jax.geometry import Shift, Trace, Upsample, Window
 from fcn_jax.layers import Crop
+from fcn_jax.models.fcn import trace_layers
 
 
 def number(x: Fraction) -> int | float:
@@ -26,8 +25,7 @@ def geometry_table(module: nn.Module, height: int, width: int) -> dict:
     ``score_fr``, the coarse classifier output (the paper's Table 1).
     """
     rows, crops = [], {}
-
-    def record(name, layer, trace: Trace, shape):
+    for name, layer, trace, shape in trace_layers(module, height, width):
         op, kind = layer.op, type(layer).__name__
         kernel = stride = pad = None
         if isinstance(op, Window | Upsample):
@@ -48,8 +46,6 @@ def geometry_table(module: nn.Module, height: int, width: int) -> dict:
             }
         )
 
-    x = jax.ShapeDtypeStruct((1, height, width, 3), jnp.float32)
-    jax.eval_shape(lambda x: module.init(jax.random.key(0), x, record=record), x)
     score_fr = next(row for row in rows if row["name"] == "score_fr")
     return {
         "input_size": [height, width],
@@ -75,7 +71,10 @@ def format_table(table: dict) -> str:
         lines.append(tuple("" if c is None else str(c) for c in cells))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     justify = [str.ljust, str.ljust] + [str.rjust] * (len(head) - 2)
-    text = ["  ".join(map(lambda j, c, w: j(c, w), justify, line, widths)) for line in lines]
+    text = [
+        "  ".join(fit(cell, w) for fit, cell, w in zip(justify, line, widths, strict=True))
+        for line in lines
+    ]
     h, w = table["input_size"]
     crops = ", ".join(f"{name}={offset}" for name, offset in table["crops"].items())
     text += [
@@ -114,4 +113,5 @@ def rule_box(trace: Trace, i: int, j: int) -> tuple[tuple[int, int], tuple[int, 
     """The box the composition rule predicts for unit (i, j), ignoring image borders:
     ``k`` pixels centred on the unit's image of the coordinate map."""
     half = (trace.field.k - 1) / 2
-    return tuple((number(trace.map(u) - half), number(trace.map(u) + half)) for u in (i, j))  # type: ignore[return-value]
+    (top, bottom), (left, right) = ((trace.map(u) - half, trace.map(u) + half) for u in (i, j))
+    return (number(top), number(bottom)), (number(left), number(right))

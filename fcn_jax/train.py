@@ -160,9 +160,13 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
                 log.write(
                     step,
                     "train",
-                    {"loss": loss, "steps_per_s": rate, "compilations": compiled,
-                     "padding_overhead": overhead},
-                )  # fmt: skip
+                    {
+                        "loss": loss,
+                        "steps_per_s": rate,
+                        "compilations": compiled,
+                        "padding_overhead": overhead,
+                    },
+                )
             evaluated = step % config.eval_every == 0 or last
             if evaluated:
                 result = validate(step)

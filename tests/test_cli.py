@@ -41,8 +41,14 @@ def test_text_table_lists_every_layer(capsys):
     names = [line.split()[0] for line in table.splitlines()[2:]]
     assert names[:2] == ["conv1_1", "relu1_1"]
     assert names[-7:] == [
-        "score_fr", "upscore2", "score_pool4", "score_pool4c", "fuse_pool4", "upscore16", "score"
-    ]  # fmt: skip
+        "score_fr",
+        "upscore2",
+        "score_pool4",
+        "score_pool4c",
+        "fuse_pool4",
+        "upscore16",
+        "score",
+    ]
 
 
 def test_verify_passes_and_plot_draws(capsys, tmp_path):

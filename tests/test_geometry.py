@@ -77,8 +77,12 @@ def test_crop_offset_rejects_fractional_and_negative_offsets():
         crop_offset(CoordMap(Fraction(1), Fraction(5)), CoordMap(), "score_x", "upscore_y")
     with pytest.raises(GeometryError, match="strides differ"):
         crop_offset(CoordMap(Fraction(2)), CoordMap(), "score_x", "upscore_y")
-    assert crop_offset(CoordMap(Fraction(8), Fraction(-1)), CoordMap(Fraction(8), Fraction(39)),
-                       "a", "b") == 5  # fmt: skip
+    assert (
+        crop_offset(
+            CoordMap(Fraction(8), Fraction(-1)), CoordMap(Fraction(8), Fraction(39)), "a", "b"
+        )
+        == 5
+    )
 
 
 def test_caffe_ceil_pooling_sizes():

@@ -140,7 +140,7 @@ def test_upsampling_is_fixed_unless_learnable(fcn8s_small):
     _, params, x = fcn8s_small
     for learnable in (False, True):
         net = build("fcn8s", 3, width=SMALL, learnable_upsampling=learnable)
-        grads = jax.jit(jax.grad(lambda p: net.apply({"params": p}, x).sum()))(params)  # noqa: B023
+        grads = jax.jit(jax.grad(lambda p, net=net: net.apply({"params": p}, x).sum()))(params)
         assert bool(np.any(grads["upscore8"]["kernel"])) == learnable
         assert np.any(grads["score_fr"]["kernel"])
 

@@ -65,8 +65,9 @@ def test_bias_rate_is_twice_the_weight_rate():
 
 
 def test_accumulation_sums_gradients_like_iter_size():
-    tx = make_optimizer(params(), learning_rate=0.1, momentum=0.0, weight_decay=0.0,
-                        accumulate_steps=2)  # fmt: skip
+    tx = make_optimizer(
+        params(), learning_rate=0.1, momentum=0.0, weight_decay=0.0, accumulate_steps=2
+    )
     g1 = jax.tree.map(jnp.ones_like, params())
     g2 = jax.tree.map(lambda x: 3 * jnp.ones_like(x), params())
     one = run(tx, params(), [g1])

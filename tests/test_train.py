@@ -63,8 +63,12 @@ def test_eval_and_predict_commands(trained, capsys, tmp_path):
     image = open_dataset("synthetic", num_val=3).val[0]["image"]
     Image.fromarray(image).save(tmp_path / "scene.png")
     out = tmp_path / "out"
-    assert cli.main(["predict", "--workdir", str(workdir), str(tmp_path / "scene.png"),
-                     "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            ["predict", "--workdir", str(workdir), str(tmp_path / "scene.png"), "--out", str(out)]
+        )
+        == 0
+    )
     with Image.open(out / "scene.png") as label:
         assert label.mode == "P" and label.size == (image.shape[1], image.shape[0])
     assert (out / "scene_overlay.png").exists()
@@ -89,8 +93,15 @@ def test_loss_goes_down_on_a_fixed_batch():
     tx = make_optimizer(shapes["params"], name="adam", learning_rate=1e-3, weight_decay=0.0)
     state = init_state(model, tx, (1, 64, 64, 3), 0)
     step = make_train_step(model, tx, normalize="mean")
-    batch = next(train_batches(dataset.train, batch_size=2, seed=0, mean_rgb=dataset.mean_rgb,
-                               num_classes=dataset.num_classes))  # fmt: skip
+    batch = next(
+        train_batches(
+            dataset.train,
+            batch_size=2,
+            seed=0,
+            mean_rgb=dataset.mean_rgb,
+            num_classes=dataset.num_classes,
+        )
+    )
     losses = []
     for _ in range(15):
         state, metrics = step(state, batch)

@@ -82,7 +82,9 @@ class TorchAlexFCN(nn.Module):
         self.norm = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)
 
     def forward(self, x):
-        pool = lambda h: F.max_pool2d(h, 3, 2, ceil_mode=True)  # noqa: E731
+        def pool(h):
+            return F.max_pool2d(h, 3, 2, ceil_mode=True)
+
         h = self.norm(pool(F.relu(self.conv1(x))))
         h = self.norm(pool(F.relu(self.conv2(h))))
         h = F.relu(self.conv5(F.relu(self.conv4(F.relu(self.conv3(h))))))

@@ -118,14 +118,29 @@ class FCN(nn.Module):
         return crop(h, trace, x.shape[1:3], CoordMap(), name, "data")[0]
 
 
-def layer_types(module: nn.Module, height: int = 64, width: int = 64) -> dict[str, type]:
-    """Every layer of ``module`` by name, with its class (traced once under eval_shape)."""
-    found: dict[str, type] = {}
+class Traced(NamedTuple):
+    """One layer as the forward pass ran it."""
 
-    def record(name, layer, trace, shape):
-        del trace, shape
-        found[name] = type(layer)
+    name: str
+    layer: nn.Module
+    trace: Trace
+    shape: tuple[int, ...]
 
-    x = jax.ShapeDtypeStruct((1, height, width, 3), jax.numpy.float32)
-    jax.eval_shape(lambda x: module.init(jax.random.key(0), x, record=record), x)
+
+def trace_layers(module: nn.Module, height: int, width: int, channels: int = 3) -> list[Traced]:
+    """Every layer of ``module`` in execution order with its geometry at an input size, from
+    one abstract forward pass (``jax.eval_shape``: nothing is computed)."""
+    found: list[Traced] = []
+    x = jax.ShapeDtypeStruct((1, height, width, channels), jax.numpy.float32)
+    jax.eval_shape(
+        lambda x: module.init(
+            jax.random.key(0), x, record=lambda *args: found.append(Traced(*args))
+        ),
+        x,
+    )
     return found
+
+
+def layer_types(module: nn.Module) -> dict[str, type]:
+    """Every layer of ``module`` by name, with its class."""
+    return {t.name: type(t.layer) for t in trace_layers(module, 64, 64)}
