@@ -89,6 +89,7 @@ def _load_config(overrides: list[str]):
 
 def _train(args: argparse.Namespace, overrides: list[str]) -> int:
     from fcn_jax.data.datasets import DatasetNotReady
+    from fcn_jax.data.folder import FolderError
     from fcn_jax.train import train_and_evaluate
 
     config = _load_config(overrides)
@@ -96,7 +97,7 @@ def _train(args: argparse.Namespace, overrides: list[str]) -> int:
     print(f"workdir: {workdir}")
     try:
         result = train_and_evaluate(config, workdir)
-    except DatasetNotReady as err:
+    except (DatasetNotReady, FolderError) as err:
         raise SystemExit(f"fcn-jax train: {err}") from err
     print(format_scores(result, _class_names(workdir)))
     return 0
@@ -141,11 +142,11 @@ def _eval(args: argparse.Namespace) -> int:
     from fcn_jax.data.pipeline import preprocess
     from fcn_jax.metrics import scores
     from fcn_jax.steps import evaluate, make_eval_step
-    from fcn_jax.train import synthetic_options
+    from fcn_jax.train import dataset_options
 
     description, model, params, step = _restore(args.workdir, args.checkpoint)
     config = json.loads((Path(args.workdir) / "config.json").read_text())
-    dataset = open_dataset(description["dataset"], **synthetic_options(config))
+    dataset = open_dataset(description["dataset"], **dataset_options(config))
     val = [dataset.val[i] for i in range(len(dataset.val))]
     prep = partial(preprocess, mean_rgb=description["mean_rgb"])
     eval_step = make_eval_step(model, description["num_classes"])

@@ -41,14 +41,15 @@ def model_description(config, dataset) -> dict:
     }
 
 
-def synthetic_options(config) -> dict:
-    """The synthetic dataset's own settings, from a config (or its JSON as a dict)."""
+def dataset_options(config) -> dict:
+    """The dataset's own settings, from a config (or its JSON as a dict)."""
     get = config.get
     return {
         "seed": get("seed", 0),
         "num_train": get("num_train", 2000),
         "num_val": get("num_val", 100),
         "sizes": tuple(get("image_sizes", (96, 112, 128))),
+        "on_error": get("on_error", "raise"),
     }
 
 
@@ -67,7 +68,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     ``eval_every`` steps; return the final validation scores."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    dataset = open_dataset(config.dataset, **synthetic_options(config))
+    dataset = open_dataset(config.dataset, **dataset_options(config))
     description = model_description(config, dataset)
     model = model_from(description)
     frozen = (

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fcn_jax.data import synthetic
+from fcn_jax.data.folder import open_folder
 
 PREPARED_LATER = ("voc2011", "voc2012", "sbd", "voc_sbd", "siftflow", "nyud", "pascal_context")
 
@@ -34,9 +35,11 @@ def open_dataset(
     num_train: int = 2000,
     num_val: int = 100,
     sizes: tuple[int, ...] = (96, 112, 128),
+    on_error: str = "raise",
 ) -> Dataset:
-    """The train and validation sources of dataset ``name`` (the keyword options are the
-    synthetic dataset's)."""
+    """The train and validation sources of dataset ``name``: 'synthetic' (options ``seed``,
+    ``num_train``, ``num_val``, ``sizes``) or 'folder:PATH' (option ``on_error``: 'raise' or
+    'skip' bad pairs, which are reported)."""
     match name:
         case "synthetic":
             return Dataset(
@@ -46,14 +49,22 @@ def open_dataset(
                 synthetic.CLASS_NAMES,
                 synthetic.MEAN_RGB,
             )
-        case _ if name in PREPARED_LATER or name.startswith("folder:"):
+        case _ if name.startswith("folder:"):
+            folder = open_folder(name.removeprefix("folder:"), on_error=on_error)
+            if folder.skipped:
+                print(f"skipped {len(folder.skipped)} bad pairs:")
+                for reason in folder.skipped:
+                    print(f"  {reason}")
+            return Dataset(name, folder.train, folder.val, folder.class_names, folder.mean_rgb)
+        case _ if name in PREPARED_LATER:
             raise DatasetNotReady(
                 f"dataset {name!r} is not prepared on this machine. It is built from the "
-                f"official archives with `fcn-jax data prepare {name.split(':')[0]} --manual-dir "
-                "DIR` (TFDS builders and folder datasets are issue #4 and not in this release); "
-                "until then only 'synthetic' is available."
+                f"official archives with `fcn-jax data prepare {name} --manual-dir DIR` (the "
+                "TFDS builders are issue #4 and not in this release); until then use "
+                "'synthetic' or your own 'folder:PATH'."
             )
         case _:
             raise ValueError(
-                f"unknown dataset {name!r}; known: synthetic, {', '.join(PREPARED_LATER)}"
+                f"unknown dataset {name!r}; known: synthetic, folder:PATH, "
+                f"{', '.join(PREPARED_LATER)}"
             )
