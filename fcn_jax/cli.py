@@ -187,6 +187,34 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_prepare(args: argparse.Namespace) -> int:
+    from fcn_jax.data.encoded import BadExample
+    from fcn_jax.data.prepared import DatasetNotReady, info, prepare
+
+    try:
+        path = prepare(args.name, args.manual_dir, args.data_dir)
+    except (BadExample, FileNotFoundError, DatasetNotReady) as err:
+        raise SystemExit(f"fcn-jax data prepare: {err}") from err
+    counts = ", ".join(f"{k} {v}" for k, v in info(args.name, args.data_dir)["splits"].items())
+    print(f"prepared {args.name} in {path}: {counts}")
+    return 0
+
+
+def _data_info(args: argparse.Namespace) -> int:
+    from fcn_jax.data.prepared import DatasetNotReady, info
+
+    try:
+        found = info(args.name, args.data_dir)
+    except DatasetNotReady as err:
+        raise SystemExit(f"fcn-jax data info: {err}") from err
+    if args.json:
+        print(json.dumps(found))
+    else:
+        print(f"{found['name']}: " + ", ".join(f"{k} {v}" for k, v in found["splits"].items()))
+        print("classes: " + ", ".join(found["class_names"]))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="fcn-jax", description=__doc__)
     commands = main.add_subparsers(dest="command", required=True)
@@ -229,6 +257,19 @@ def parser() -> argparse.ArgumentParser:
     pred.add_argument("images", nargs="+", metavar="IMAGE")
     pred.add_argument("--out", required=True, metavar="OUTDIR")
     pred.set_defaults(run=_predict)
+
+    data = commands.add_parser("data", help="prepare and inspect the paper's datasets")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    prep = data_commands.add_parser("prepare", help="build a dataset from its official files")
+    prep.add_argument("name")
+    prep.add_argument("--manual-dir", required=True, help="folder with the official files")
+    prep.add_argument("--data-dir", help="output (default ~/tensorflow_datasets)")
+    prep.set_defaults(run=_data_prepare)
+    show = data_commands.add_parser("info", help="splits, example counts and class names")
+    show.add_argument("name")
+    show.add_argument("--data-dir", help="where it was prepared (default ~/tensorflow_datasets)")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(run=_data_info)
     return main
 
 

@@ -50,6 +50,7 @@ def dataset_options(config) -> dict:
         "num_val": get("num_val", 100),
         "sizes": tuple(get("image_sizes", (96, 112, 128))),
         "on_error": get("on_error", "raise"),
+        "data_dir": get("data_dir", None) or None,
     }
 
 

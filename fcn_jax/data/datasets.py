@@ -7,12 +7,12 @@ from typing import Any
 
 from fcn_jax.data import synthetic
 from fcn_jax.data.folder import open_folder
+from fcn_jax.data.prepared import DatasetNotReady
 
-PREPARED_LATER = ("voc2011", "voc2012", "sbd", "voc_sbd", "siftflow", "nyud", "pascal_context")
+__all__ = ["PREPARED", "Dataset", "DatasetNotReady", "open_dataset"]
 
-
-class DatasetNotReady(RuntimeError):
-    """The dataset exists in the paper but has not been prepared on this machine."""
+# Built with TFDS from the official files (fcn_jax.data.prepared); imported lazily.
+PREPARED = ("voc2012", "voc2011", "sbd", "voc_sbd", "siftflow", "nyud", "pascal_context")
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,11 @@ def open_dataset(
     num_val: int = 100,
     sizes: tuple[int, ...] = (96, 112, 128),
     on_error: str = "raise",
+    data_dir: str | None = None,
 ) -> Dataset:
     """The train and validation sources of dataset ``name``: 'synthetic' (options ``seed``,
     ``num_train``, ``num_val``, ``sizes``) or 'folder:PATH' (option ``on_error``: 'raise' or
-    'skip' bad pairs, which are reported)."""
+    'skip' bad pairs, which are reported) or a prepared dataset (option ``data_dir``)."""
     match name:
         case "synthetic":
             return Dataset(
@@ -56,15 +57,14 @@ def open_dataset(
                 for reason in folder.skipped:
                     print(f"  {reason}")
             return Dataset(name, folder.train, folder.val, folder.class_names, folder.mean_rgb)
-        case _ if name in PREPARED_LATER:
-            raise DatasetNotReady(
-                f"dataset {name!r} is not prepared on this machine. It is built from the "
-                f"official archives with `fcn-jax data prepare {name} --manual-dir DIR` (the "
-                "TFDS builders are issue #4 and not in this release); until then use "
-                "'synthetic' or your own 'folder:PATH'."
+        case _ if name in PREPARED:
+            from fcn_jax.data.prepared import open_prepared
+
+            splits = open_prepared(name, data_dir)
+            return Dataset(
+                name, splits["train"], splits["val"], splits["class_names"], splits["mean_rgb"]
             )
         case _:
             raise ValueError(
-                f"unknown dataset {name!r}; known: synthetic, folder:PATH, "
-                f"{', '.join(PREPARED_LATER)}"
+                f"unknown dataset {name!r}; known: synthetic, folder:PATH, {', '.join(PREPARED)}"
             )

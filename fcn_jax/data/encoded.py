@@ -1,0 +1,97 @@
+"""Examples stored as the original encoded files: JPEG/PNG bytes in, decoded arrays out.
+
+The TFDS builders keep each image's original bytes (no re-encoding, no TensorFlow needed to
+write or read them) and decode with Pillow when read. Every example is decoded and checked once
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import tensorflow_datasets as tfds
+from PIL import Image
+
+from fcn_jax.losses import VOID
+
+
+class BadExample(ValueError):
+    """An example of a dataset being prepared is unusable; the message names the file."""
+
+
+def features() -> tfds.features.FeaturesDict:
+    return tfds.features.FeaturesDict(
+        {
+            "id": tfds.features.Text(),
+            "image_bytes": tfds.features.Tensor(shape=(), dtype=np.object_),
+            "label_bytes": tfds.features.Tensor(shape=(), dtype=np.object_),
+        }
+    )
+
+
+def decode_image(data: bytes, where: str = "image") -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            if image.mode != "RGB":
+                raise BadExample(f"{where}: image mode is {image.mode}, expected RGB")
+            return np.asarray(image)
+    except (OSError, SyntaxError) as err:
+        raise BadExample(f"{where}: cannot decode image ({err})") from err
+
+
+def decode_label(data: bytes, where: str = "label") -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(data)) as mask:
+            mask.load()
+            if mask.mode not in ("P", "L"):
+                raise BadExample(f"{where}: mask mode is {mask.mode}, expected P or L")
+            return np.asarray(mask)
+    except (OSError, SyntaxError) as err:
+        raise BadExample(f"{where}: cannot decode mask ({err})") from err
+
+
+def checked_example(
+    example_id: str, image_path: Path, label_bytes: bytes, label_where: str, num_classes: int
+) -> dict:
+    """The example to write, after decoding both files and checking sizes and labels."""
+    try:
+        image_bytes = image_path.read_bytes()
+    except OSError as err:
+        raise BadExample(f"{image_path}: cannot read ({err})") from err
+    image = decode_image(image_bytes, str(image_path))
+    label = decode_label(label_bytes, label_where)
+    if image.shape[:2] != label.shape:
+        raise BadExample(
+            f"{label_where}: mask is {label.shape[1]}x{label.shape[0]} but image "
+            f"{image_path.name} is {image.shape[1]}x{image.shape[0]}"
+        )
+    bad = np.unique(label[(label != VOID) & (label >= num_classes)])
+    if bad.size:
+        raise BadExample(
+            f"{label_where}: label values {bad.tolist()} are neither one of the {num_classes} "
+            f"classes nor void ({VOID})"
+        )
+    return {"id": example_id, "image_bytes": image_bytes, "label_bytes": label_bytes}
+
+
+class Decoded:
+    """Random access to a prepared split, decoded: ``[i]`` is {'image', 'label', 'id'}."""
+
+    def __init__(self, source):
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> dict:
+        record = self.source[index]
+        example_id = record["id"]
+        example_id = example_id.decode() if isinstance(example_id, bytes) else str(example_id)
+        return {
+            "id": example_id,
+            "image": decode_image(record["image_bytes"], example_id),
+            "label": decode_label(record["label_bytes"], example_id),
+        }
