@@ -91,3 +91,59 @@ def test_missing_files_and_unwritten_builders_are_explained(tmp_path):
         cli.main(["data", "prepare", "voc2012", "--manual-dir", str(tmp_path / "other"), *data])
     with pytest.raises(SystemExit, match="not written"):
         cli.main(["data", "prepare", "nyud", "--manual-dir", str(tmp_path), *data])
+
+
+def fake_sbd(root, ids_train, ids_val, bad_mat=None):
+    """The official SBD layout: dataset/img/*.jpg, dataset/cls/*.mat (GTcls), split files."""
+    from scipy.io import savemat
+
+    dataset = root / "benchmark_RELEASE" / "dataset"
+    (dataset / "img").mkdir(parents=True)
+    (dataset / "cls").mkdir()
+    truth = {}
+    for k, example_id in enumerate([*ids_train, *ids_val]):
+        size = (9 + k, 11)
+        Image.fromarray(RNG.integers(0, 256, (*size, 3), dtype=np.uint8)).save(
+            dataset / "img" / f"{example_id}.jpg"
+        )
+        labels = RNG.integers(0, 21, size, dtype=np.uint8)
+        gt = {"Segmentation": labels, "Boundaries": np.zeros(1), "CategoriesPresent": [1]}
+        if example_id == bad_mat:
+            gt = {"Boundaries": np.zeros(1)}
+        savemat(dataset / "cls" / f"{example_id}.mat", {"GTcls": gt})
+        truth[example_id] = labels
+    (dataset / "train.txt").write_text("\n".join(ids_train) + "\n")
+    (dataset / "val.txt").write_text("\n".join(ids_val) + "\n")
+    return truth
+
+
+def test_sbd_from_mat_files(tmp_path):
+    truth = fake_sbd(tmp_path / "manual", ["2008_000002", "2008_000003"], ["2008_000007"])
+    data_dir = str(tmp_path / "data")
+    cli.main(["data", "prepare", "sbd", "--manual-dir", str(tmp_path / "manual"),
+              "--data-dir", data_dir])  # fmt: skip
+    dataset = open_dataset("sbd", data_dir=data_dir)
+    assert (len(dataset.train), len(dataset.val)) == (2, 1)
+    np.testing.assert_array_equal(dataset.train[1]["label"], truth["2008_000003"])
+
+
+def test_voc_sbd_validates_on_voc2011_val_minus_sbd_train(tmp_path):
+    manual = tmp_path / "manual"
+    # VOC 2011 val has three images; one of them is also in SBD train, so seg11valid keeps two.
+    fake_voc(manual, year=2011, ids=("2007_000032", "2007_000039", "2008_000002", "2008_000005"))
+    (manual / "VOCdevkit/VOC2011/ImageSets/Segmentation/val.txt").write_text(
+        "2007_000039\n2008_000002\n2008_000005\n"
+    )
+    fake_sbd(manual, ["2008_000002", "2008_000010"], ["2008_000011"])
+    data_dir = str(tmp_path / "data")
+    cli.main(["data", "prepare", "voc_sbd", "--manual-dir", str(manual), "--data-dir", data_dir])
+    dataset = open_dataset("voc_sbd", data_dir=data_dir)
+    assert sorted(dataset.train[i]["id"] for i in range(2)) == ["2008_000002", "2008_000010"]
+    assert sorted(dataset.val[i]["id"] for i in range(2)) == ["2007_000039", "2008_000005"]
+
+
+def test_a_mat_file_without_a_segmentation_is_named(tmp_path):
+    fake_sbd(tmp_path / "manual", ["a1", "a2"], ["a3"], bad_mat="a2")
+    with pytest.raises(SystemExit, match=r"a2\.mat: not an SBD GTcls"):
+        cli.main(["data", "prepare", "sbd", "--manual-dir", str(tmp_path / "manual"),
+                  "--data-dir", str(tmp_path / "data")])  # fmt: skip

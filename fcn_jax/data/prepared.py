@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-BUILT = ("voc2012", "voc2011")
-NOT_YET = ("sbd", "voc_sbd", "siftflow", "nyud", "pascal_context")
+BUILT = ("voc2012", "voc2011", "sbd", "voc_sbd")
+NOT_YET = ("siftflow", "nyud", "pascal_context")
 
 
 class DatasetNotReady(RuntimeError):
@@ -22,7 +22,7 @@ def default_data_dir() -> Path:
 
 def builder(name: str, data_dir: str | Path | None = None):
     """The TFDS builder of dataset ``name`` (one explicit match, no registry)."""
-    from fcn_jax.data import voc
+    from fcn_jax.data import sbd, voc
 
     data_dir = str(data_dir or default_data_dir())
     match name:
@@ -30,6 +30,10 @@ def builder(name: str, data_dir: str | Path | None = None):
             cls = voc.Voc2012
         case "voc2011":
             cls = voc.Voc2011
+        case "sbd":
+            cls = sbd.Sbd
+        case "voc_sbd":
+            cls = sbd.VocSbd
         case _ if name in NOT_YET:
             raise DatasetNotReady(
                 f"dataset {name!r} is not prepared, and cannot be yet: the builder behind "
