@@ -33,6 +33,10 @@ def get_config() -> ConfigDict:
     # input
     config.bucket_multiple = 32
     config.flip = True
+    config.augment_scale = config_dict.placeholder(tuple)  # e.g. (0.5, 2.0): random rescaling
+    config.crop_size = 0  # > 0: random crops of this size (padded with void where needed)
+    config.sampling = "replacement"  # the reference's; or "epochs" (shuffled once per epoch)
+    config.workers = 0  # grain worker processes decoding and augmenting
     # solver: the modern recipe (the reference's is in the VOC configs)
     config.optimizer = ConfigDict()
     config.optimizer.name = "adam"

@@ -120,9 +120,16 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         seed=config.seed,
         mean_rgb=dataset.mean_rgb,
         num_classes=dataset.num_classes,
+        total_steps=config.total_steps,
         multiple=config.bucket_multiple,
         flip=config.flip,
+        scale=None if config.augment_scale is None else tuple(config.augment_scale),
+        crop=config.crop_size,
+        sampling=config.sampling,
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
         start_step=int(state.step),
+        workers=config.workers,
     )
     log = RunLog(workdir)
 

@@ -90,3 +90,52 @@ def test_voc_palette_and_label_png(tmp_path):
     with Image.open(tmp_path / "m.png") as image:
         assert image.mode == "P"
         np.testing.assert_array_equal(np.asarray(image), [[0, 1], [15, 255]])
+
+
+def batches(n, **options):
+    scenes = SyntheticScenes("train", 12)
+    defaults = dict(batch_size=4, seed=1, mean_rgb=MEAN_RGB, num_classes=6)
+    run = train_batches(scenes, **{**defaults, **options})
+    return [next(run) for _ in range(n)]
+
+
+def test_worker_processes_give_the_same_batches():
+    for a, b in zip(batches(3), batches(3, workers=2), strict=True):
+        np.testing.assert_array_equal(a["image"], b["image"])
+        np.testing.assert_array_equal(a["label"], b["label"])
+
+
+def test_processes_split_the_global_batch():
+    whole = batches(2, flip=False)
+    parts = [batches(2, flip=False, process_index=p, process_count=2) for p in (0, 1)]
+    for step in range(2):
+        assert parts[0][step]["image"].shape[0] == 2
+        # process p holds examples p, p+2 of the global batch
+        for p in (0, 1):
+            for j in range(2):
+                got = parts[p][step]["image"][j]
+                want = whole[step]["image"][2 * j + p]
+                h, w = min(got.shape[0], want.shape[0]), min(got.shape[1], want.shape[1])
+                np.testing.assert_array_equal(got[:h, :w], want[:h, :w])
+    with pytest.raises(ValueError, match="divisible"):
+        batches(1, process_count=3)
+
+
+def test_epoch_sampling_visits_every_image_once_per_epoch():
+    scenes = [preprocess(s["image"], MEAN_RGB) for s in SyntheticScenes("train", 12)]
+    seen = []
+    for batch in batches(3, sampling="epochs", flip=False, batch_size=4):
+        for image in batch["image"]:
+            seen += [
+                i
+                for i, scene in enumerate(scenes)
+                if np.array_equal(image[: scene.shape[0], : scene.shape[1]], scene)
+            ][:1]
+    assert sorted(seen) == list(range(12))
+
+
+def test_scale_and_crop_augmentation():
+    (batch,) = batches(1, scale=(0.5, 0.5), crop=40, multiple=8)
+    assert batch["image"].shape == (4, 40, 40, 3)
+    labels = batch["label"]
+    assert set(np.unique(labels)) <= set(range(6)) | {255}

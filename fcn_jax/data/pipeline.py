@@ -1,4 +1,5 @@
-"""Turning examples into batches: preprocessing, shape buckets, seeded sampling.
+"""Turning examples into batches with grain: preprocessing, augmentation, shape buckets,
+seeded sampling, process sharding, worker processes.
 
 Whole images of varying size are padded up to a bucket (each side rounded up to a multiple),
 with the void label in the padding, so a jitted step compiles once per bucket, not per image.
@@ -7,8 +8,12 @@ with the void label in the padding, so a jitted step compiles once per bucket, n
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import partial
 
+import grain
 import numpy as np
+from absl import flags
+from PIL import Image
 
 from fcn_jax.losses import VOID, check_labels
 
@@ -43,31 +48,114 @@ def pad_batch(
     return {"image": batch_image, "label": batch_label}
 
 
-def train_batches(
+def _augment(image, label, rng, flip, scale, crop):
+    """Random flip, scale (image bilinear, labels nearest) and crop (padding with the mean
+    and the void label where the image is smaller than the crop)."""
+    if flip and rng.random() < 0.5:
+        image, label = image[:, ::-1], label[:, ::-1]
+    if scale is not None:
+        factor = rng.uniform(*scale)
+        size = (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[0] * factor)))
+        image = np.stack(
+            [
+                np.asarray(Image.fromarray(c).resize(size, Image.BILINEAR))
+                for c in image.transpose(2, 0, 1)
+            ],
+            axis=-1,
+        )
+        label = np.asarray(Image.fromarray(np.asarray(label, np.uint8)).resize(size, Image.NEAREST))
+    if crop:
+        height, width = max(crop, image.shape[0]), max(crop, image.shape[1])
+        padded_image = np.zeros((height, width, image.shape[2]), np.float32)
+        padded_label = np.full((height, width), VOID, np.uint8)
+        padded_image[: image.shape[0], : image.shape[1]] = image
+        padded_label[: label.shape[0], : label.shape[1]] = label
+        top, left = rng.integers(0, height - crop + 1), rng.integers(0, width - crop + 1)
+        image = padded_image[top : top + crop, left : left + crop]
+        label = padded_label[top : top + crop, left : left + crop]
+    return np.ascontiguousarray(image), np.ascontiguousarray(label)
+
+
+def _example(k, *, source, sampling, seed, mean_rgb, num_classes, flip, scale, crop):
+    """Training example number ``k`` of the stream: which image and which augmentation depend
+    only on (seed, k)."""
+    rng = np.random.default_rng((seed, k))
+    if sampling == "replacement":
+        index = int(rng.integers(0, len(source)))
+    else:  # epochs: position k % n of epoch k // n's permutation (three-word seed: never a
+        # per-example generator's)
+        n = len(source)
+        index = int(np.random.default_rng((seed, k // n, 0)).permutation(n)[k % n])
+    example = source[index]
+    check_labels(example["label"], num_classes, f"training example {index}")
+    image = preprocess(example["image"], mean_rgb)
+    return _augment(image, np.asarray(example["label"]), rng, flip, scale, crop)
+
+
+def training_dataset(
     source: Sequence[dict],
     *,
     batch_size: int,
     seed: int,
     mean_rgb: Sequence[float],
     num_classes: int,
+    total_steps: int,
     multiple: int = 32,
     flip: bool = True,
-    start_step: int = 0,
-) -> Iterator[dict[str, np.ndarray]]:
-    """Endless training batches, the reference's way: each step draws ``batch_size`` random
-    images with replacement. Batch ``k`` depends only on (seed, k), so a run resumed at
-    ``start_step`` sees exactly the batches it would have seen."""
-    step = start_step
-    while True:
-        rng = np.random.default_rng((seed, step))
-        images, labels = [], []
-        for index in rng.integers(0, len(source), batch_size):
-            example = source[int(index)]
-            check_labels(example["label"], num_classes, f"training example {index}")
-            image, label = preprocess(example["image"], mean_rgb), example["label"]
-            if flip and rng.random() < 0.5:
-                image, label = image[:, ::-1], label[:, ::-1]
-            images.append(image)
-            labels.append(np.asarray(label))
-        yield pad_batch(images, labels, multiple)
-        step += 1
+    scale: tuple[float, float] | None = None,
+    crop: int = 0,
+    sampling: str = "replacement",
+    process_index: int = 0,
+    process_count: int = 1,
+) -> grain.MapDataset:
+    """Grain dataset whose element ``s`` is this process's part of the batch of step ``s``.
+
+    ``sampling='replacement'`` is the reference's: each example is a random image, drawn with
+    replacement; ``'epochs'`` shuffles the images once per epoch. Example ``k`` of the global
+    stream depends only on (seed, k); process ``p`` of ``P`` takes examples ``k % P == p``, so
+    the global batch is the same however many processes share it.
+    """
+    if batch_size % process_count:
+        raise ValueError(f"batch_size {batch_size} is not divisible by {process_count} processes")
+    if sampling not in ("replacement", "epochs"):
+        raise ValueError(f"sampling must be 'replacement' or 'epochs', got {sampling!r}")
+    total = total_steps * batch_size
+    example = partial(
+        _example,
+        source=source,
+        sampling=sampling,
+        seed=seed,
+        mean_rgb=tuple(mean_rgb),
+        num_classes=num_classes,
+        flip=flip,
+        scale=scale,
+        crop=crop,
+    )
+    return (
+        grain.MapDataset.range(total)[process_index::process_count]
+        .map(example)
+        .batch(batch_size // process_count, batch_fn=partial(_collate, multiple=multiple))
+    )
+
+
+def _collate(pairs, multiple):
+    images, labels = zip(*pairs, strict=True)
+    return pad_batch(images, labels, multiple)
+
+
+def batches_from(dataset: grain.MapDataset, start_step: int = 0, workers: int = 0) -> Iterator:
+    """Iterate ``dataset`` from ``start_step`` (what a resumed run needs), decoding and
+    augmenting in ``workers`` processes (0: in this one)."""
+    stream = dataset[start_step:].to_iter_dataset()
+    if workers > 0:
+        if not flags.FLAGS.is_parsed():  # grain's workers read absl flags
+            flags.FLAGS.mark_as_parsed()
+        stream = stream.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers))
+    return iter(stream)
+
+
+def train_batches(source: Sequence[dict], *, start_step: int = 0, workers: int = 0, **options):
+    """Batches from step ``start_step`` on (see :func:`training_dataset` for ``options``;
+    ``total_steps`` defaults to a million)."""
+    options.setdefault("total_steps", 1_000_000)
+    return batches_from(training_dataset(source, **options), start_step, workers)
