@@ -147,3 +147,41 @@ def test_a_mat_file_without_a_segmentation_is_named(tmp_path):
     with pytest.raises(SystemExit, match=r"a2\.mat: not an SBD GTcls"):
         cli.main(["data", "prepare", "sbd", "--manual-dir", str(tmp_path / "manual"),
                   "--data-dir", str(tmp_path / "data")])  # fmt: skip
+
+
+def test_pascal_context_maps_the_full_labels_to_59_classes(tmp_path):
+    from scipy.io import savemat
+
+    from fcn_jax.data.pascal_context import CLASS_NAMES, CLASSES_59
+
+    manual = tmp_path / "manual"
+    devkit = manual / "VOCdevkit" / "VOC2010"
+    (devkit / "JPEGImages").mkdir(parents=True)
+    (devkit / "ImageSets" / "Main").mkdir(parents=True)
+    (devkit / "ImageSets" / "Segmentation").mkdir(parents=True)
+    (manual / "trainval").mkdir()
+    # labels.txt: the full label set, here the 59 classes shuffled among extra labels
+    names = ["accordion", *reversed(CLASSES_59), "zebra crossing"]
+    (manual / "labels.txt").write_text("".join(f"{k}: {n}\n" for k, n in enumerate(names, 1)))
+    full_id = {n.replace(" ", ""): k for k, n in enumerate(names, 1)}
+    ids = ["2008_000002", "2008_000003", "2008_000007"]
+    for example_id in ids:
+        Image.fromarray(RNG.integers(0, 256, (6, 8, 3), dtype=np.uint8)).save(
+            devkit / "JPEGImages" / f"{example_id}.jpg"
+        )
+        label_map = np.full((6, 8), full_id["accordion"], np.uint16)
+        label_map[:3] = full_id["person"]
+        label_map[3:, :2] = full_id["sky"]
+        savemat(manual / "trainval" / f"{example_id}.mat", {"LabelMap": label_map})
+    (devkit / "ImageSets" / "Main" / "train.txt").write_text("\n".join(ids[:2]))
+    (devkit / "ImageSets" / "Main" / "val.txt").write_text(ids[2])
+    (devkit / "ImageSets" / "Segmentation" / "train.txt").write_text("")
+    data_dir = str(tmp_path / "data")
+    cli.main(["data", "prepare", "pascal_context", "--manual-dir", str(manual),
+              "--data-dir", data_dir])  # fmt: skip
+    dataset = open_dataset("pascal_context", data_dir=data_dir)
+    assert dataset.num_classes == 60 and (len(dataset.train), len(dataset.val)) == (2, 1)
+    label = dataset.val[0]["label"]
+    assert (label[:3] == CLASS_NAMES.index("person")).all()
+    assert (label[3:, :2] == CLASS_NAMES.index("sky")).all()
+    assert (label[3:, 2:] == 0).all()  # labels outside the 59 become background

@@ -21,6 +21,8 @@ CLASS_NAMES = (
 # The reference FCNs' ILSVRC mean, subtracted from VOC, SBD and PASCAL-Context images (RGB).
 MEAN_RGB = (122.67891434, 116.66876762, 104.00698793)
 ARCHIVES = {
+    2010: ("VOCtrainval_03-May-2010.tar",
+           "http://host.robots.ox.ac.uk/pascal/VOC/voc2010/VOCtrainval_03-May-2010.tar"),
     2011: ("VOCtrainval_25-May-2011.tar",
            "http://host.robots.ox.ac.uk/pascal/VOC/voc2011/VOCtrainval_25-May-2011.tar"),
     2012: ("VOCtrainval_11-May-2012.tar",
@@ -28,12 +30,13 @@ ARCHIVES = {
 }  # fmt: skip
 
 
-def find_devkit(manual_dir: Path, year: int) -> Path:
-    """The ``VOC{year}`` folder under ``manual_dir``, extracting the official tar if needed."""
+def find_devkit(manual_dir: Path, year: int, task: str = "Segmentation") -> Path:
+    """The ``VOC{year}`` folder under ``manual_dir`` (with ``ImageSets/{task}`` lists),
+    extracting the official tar if needed."""
     manual_dir = Path(manual_dir)
 
     def search():
-        marker = "ImageSets/Segmentation/train.txt"
+        marker = f"ImageSets/{task}/train.txt"
         return sorted(p.parents[2] for p in manual_dir.rglob(f"VOC{year}/{marker}"))
 
     found = search()
@@ -45,7 +48,7 @@ def find_devkit(manual_dir: Path, year: int) -> Path:
     if not found:
         name, url = ARCHIVES[year]
         raise FileNotFoundError(
-            f"{manual_dir}: neither VOC{year}/ImageSets/Segmentation nor {name} found; "
+            f"{manual_dir}: neither VOC{year}/ImageSets/{task} nor {name} found; "
             f"download {url} into it"
         )
     return found[0]
