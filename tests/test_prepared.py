@@ -185,3 +185,36 @@ def test_pascal_context_maps_the_full_labels_to_59_classes(tmp_path):
     assert (label[:3] == CLASS_NAMES.index("person")).all()
     assert (label[3:, :2] == CLASS_NAMES.index("sky")).all()
     assert (label[3:, 2:] == 0).all()  # labels outside the 59 become background
+
+
+def test_siftflow_semantic_and_geometric_labels(tmp_path):
+    from scipy.io import savemat
+
+    root = tmp_path / "manual" / "SiftFlowDataset"
+    sub = "spatial_envelope_256x256_static_8outdoorcategories"
+    for folder in ("Images", "SemanticLabels", "GeoLabels"):
+        (root / folder / sub).mkdir(parents=True)
+    names = ["coast_arnat59", "forest_for42", "street_a232"]
+    means = []
+    for k, name in enumerate(names):
+        image = RNG.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+        Image.fromarray(image).save(root / "Images" / sub / f"{name}.jpg", quality=100)
+        semantic = np.full((8, 8), 28, np.int32)  # 'sky' is label 28 (1-based)
+        semantic[4:] = 0  # unlabelled
+        savemat(root / "SemanticLabels" / sub / f"{name}.mat", {"S": semantic})
+        savemat(root / "GeoLabels" / sub / f"{name}.mat", {"S": np.full((8, 8), 1 + k % 3)})
+        if name != "forest_for42":
+            with Image.open(root / "Images" / sub / f"{name}.jpg") as decoded:
+                means.append(np.asarray(decoded).reshape(-1, 3).mean(0))
+    (root / "TestSet1.txt").write_text("forest\\forest_for42.jpg\n")
+    data_dir = str(tmp_path / "data")
+    cli.main(["data", "prepare", "siftflow", "--manual-dir", str(tmp_path / "manual"),
+              "--data-dir", data_dir])  # fmt: skip
+    dataset = open_dataset("siftflow", data_dir=data_dir)
+    assert (len(dataset.train), len(dataset.val)) == (2, 1) and dataset.num_classes == 33
+    example = dataset.val[0]
+    assert example["id"] == "forest_for42"
+    assert (example["label"][:4] == dataset.class_names.index("sky")).all()
+    assert (example["label"][4:] == 255).all()
+    assert (example["geo_label"] == 1).all()  # geometric label 2 (1-based) -> 1
+    np.testing.assert_allclose(dataset.mean_rgb, np.mean(means, axis=0), rtol=1e-6)

@@ -21,14 +21,11 @@ class BadExample(ValueError):
     """An example of a dataset being prepared is unusable; the message names the file."""
 
 
-def features() -> tfds.features.FeaturesDict:
-    return tfds.features.FeaturesDict(
-        {
-            "id": tfds.features.Text(),
-            "image_bytes": tfds.features.Tensor(shape=(), dtype=np.object_),
-            "label_bytes": tfds.features.Tensor(shape=(), dtype=np.object_),
-        }
-    )
+def features(extra_labels: tuple[str, ...] = ()) -> tfds.features.FeaturesDict:
+    """id, image bytes, label PNG bytes, and a PNG per extra label map (e.g. 'geo_label')."""
+    encoded = {f"{name}_bytes": tfds.features.Tensor(shape=(), dtype=np.object_)
+               for name in ("image", "label", *extra_labels)}  # fmt: skip
+    return tfds.features.FeaturesDict({"id": tfds.features.Text(), **encoded})
 
 
 def decode_image(data: bytes, where: str = "image") -> np.ndarray:
@@ -90,8 +87,8 @@ class Decoded:
         record = self.source[index]
         example_id = record["id"]
         example_id = example_id.decode() if isinstance(example_id, bytes) else str(example_id)
-        return {
-            "id": example_id,
-            "image": decode_image(record["image_bytes"], example_id),
-            "label": decode_label(record["label_bytes"], example_id),
-        }
+        example = {"id": example_id, "image": decode_image(record["image_bytes"], example_id)}
+        for key in record:
+            if key.endswith("label_bytes"):
+                example[key.removesuffix("_bytes")] = decode_label(record[key], example_id)
+        return example

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-BUILT = ("voc2012", "voc2011", "sbd", "voc_sbd", "pascal_context")
-NOT_YET = ("siftflow", "nyud")
+BUILT = ("voc2012", "voc2011", "sbd", "voc_sbd", "pascal_context", "siftflow")
+NOT_YET = ("nyud",)
 
 
 class DatasetNotReady(RuntimeError):
@@ -22,7 +22,7 @@ def default_data_dir() -> Path:
 
 def builder(name: str, data_dir: str | Path | None = None):
     """The TFDS builder of dataset ``name`` (one explicit match, no registry)."""
-    from fcn_jax.data import pascal_context, sbd, voc
+    from fcn_jax.data import pascal_context, sbd, siftflow, voc
 
     data_dir = str(data_dir or default_data_dir())
     match name:
@@ -36,6 +36,8 @@ def builder(name: str, data_dir: str | Path | None = None):
             cls = sbd.VocSbd
         case "pascal_context":
             cls = pascal_context.PascalContext
+        case "siftflow":
+            cls = siftflow.Siftflow
         case _ if name in NOT_YET:
             raise DatasetNotReady(
                 f"dataset {name!r} is not prepared, and cannot be yet: the builder behind "
