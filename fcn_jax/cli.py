@@ -97,7 +97,7 @@ def _train(args: argparse.Namespace, overrides: list[str]) -> int:
     print(f"workdir: {workdir}")
     try:
         result = train_and_evaluate(config, workdir)
-    except (DatasetNotReady, FolderError) as err:
+    except (DatasetNotReady, FolderError, NotImplementedError) as err:
         raise SystemExit(f"fcn-jax train: {err}") from err
     print(format_scores(result, _class_names(workdir)))
     return 0

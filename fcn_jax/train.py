@@ -67,6 +67,13 @@ def model_from(description: dict):
 def train_and_evaluate(config, workdir: str | Path) -> dict:
     """Train ``config`` in ``workdir`` (resuming from its latest checkpoint), evaluating every
     ``eval_every`` steps; return the final validation scores."""
+    for field, plain in (("input", "color"), ("tasks", ("semantic",))):
+        if config.get(field, plain) not in (plain, None):
+            raise NotImplementedError(
+                f"config.{field}={config[field]!r}: multi-modal inputs and multi-task heads "
+                "(NYUD depth/HHA, fusion; SIFT Flow geometric labels) are not in this release "
+                "(issue #4); the datasets already carry them"
+            )
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     dataset = open_dataset(config.dataset, **dataset_options(config))

@@ -89,8 +89,8 @@ def test_missing_files_and_unwritten_builders_are_explained(tmp_path):
     (tmp_path / "other" / "readme.txt").write_text("not VOC")
     with pytest.raises(SystemExit, match=r"VOCtrainval_11-May-2012\.tar"):
         cli.main(["data", "prepare", "voc2012", "--manual-dir", str(tmp_path / "other"), *data])
-    with pytest.raises(SystemExit, match="not written"):
-        cli.main(["data", "prepare", "nyud", "--manual-dir", str(tmp_path), *data])
+    with pytest.raises(ValueError, match="unknown dataset 'coco'"):
+        cli.main(["data", "prepare", "coco", "--manual-dir", str(tmp_path), *data])
 
 
 def fake_sbd(root, ids_train, ids_val, bad_mat=None):
@@ -218,3 +218,36 @@ def test_siftflow_semantic_and_geometric_labels(tmp_path):
     assert (example["label"][4:] == 255).all()
     assert (example["geo_label"] == 1).all()  # geometric label 2 (1-based) -> 1
     np.testing.assert_allclose(dataset.mean_rgb, np.mean(means, axis=0), rtol=1e-6)
+
+
+def test_nyud_colour_depth_hha_and_40_classes(tmp_path):
+    from scipy.io import savemat
+
+    root = tmp_path / "manual" / "nyud"
+    for folder in ("data/images", "data/depth", "data/hha", "segmentation"):
+        (root / folder).mkdir(parents=True)
+    for k, idx in enumerate((5001, 5002, 5003)):
+        Image.fromarray(RNG.integers(0, 256, (6, 7, 3), dtype=np.uint8)).save(
+            root / "data" / "images" / f"img_{idx}.png"
+        )
+        depth = RNG.integers(0, 10000, (6, 7)).astype(np.uint16)
+        Image.fromarray(depth).save(root / "data" / "depth" / f"img_{idx}.png")
+        Image.fromarray(RNG.integers(0, 256, (6, 7, 3), dtype=np.uint8)).save(
+            root / "data" / "hha" / f"img_{idx}.png"
+        )
+        segmentation = np.full((6, 7), 40 - k, np.uint8)
+        segmentation[0] = 0  # void
+        savemat(root / "segmentation" / f"img_{idx}.mat", {"segmentation": segmentation})
+    (root / "train.txt").write_text("5001\n")
+    (root / "val.txt").write_text("5002\n")
+    (root / "test.txt").write_text("5003\n")
+    data_dir = str(tmp_path / "data")
+    cli.main(["data", "prepare", "nyud", "--manual-dir", str(tmp_path / "manual"),
+              "--data-dir", data_dir])  # fmt: skip
+    dataset = open_dataset("nyud", data_dir=data_dir)
+    assert dataset.num_classes == 40 and (len(dataset.train), len(dataset.val)) == (2, 1)
+    test = dataset.val[0]
+    assert (test["label"][0] == 255).all() and (test["label"][1:] == 37).all()  # 38 -> 37
+    with Image.open(root / "data" / "depth" / "img_5003.png") as depth:
+        np.testing.assert_array_equal(test["depth"], np.asarray(depth))
+    assert test["hha"].shape == (6, 7, 3)

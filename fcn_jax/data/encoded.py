@@ -39,6 +39,16 @@ def decode_image(data: bytes, where: str = "image") -> np.ndarray:
         raise BadExample(f"{where}: cannot decode image ({err})") from err
 
 
+def decode_any(data: bytes, where: str) -> np.ndarray:
+    """An image in whatever mode it was stored (e.g. 16-bit depth)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            return np.asarray(image)
+    except (OSError, SyntaxError) as err:
+        raise BadExample(f"{where}: cannot decode ({err})") from err
+
+
 def decode_label(data: bytes, where: str = "label") -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as mask:
@@ -89,6 +99,9 @@ class Decoded:
         example_id = example_id.decode() if isinstance(example_id, bytes) else str(example_id)
         example = {"id": example_id, "image": decode_image(record["image_bytes"], example_id)}
         for key in record:
+            name = key.removesuffix("_bytes")
             if key.endswith("label_bytes"):
-                example[key.removesuffix("_bytes")] = decode_label(record[key], example_id)
+                example[name] = decode_label(record[key], example_id)
+            elif key != "image_bytes" and key.endswith("_bytes"):  # extra inputs: depth, HHA
+                example[name] = decode_any(record[key], f"{example_id} {name}")
         return example

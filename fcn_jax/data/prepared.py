@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-BUILT = ("voc2012", "voc2011", "sbd", "voc_sbd", "pascal_context", "siftflow")
-NOT_YET = ("nyud",)
+BUILT = ("voc2012", "voc2011", "sbd", "voc_sbd", "pascal_context", "siftflow", "nyud")
 
 
 class DatasetNotReady(RuntimeError):
@@ -22,7 +21,7 @@ def default_data_dir() -> Path:
 
 def builder(name: str, data_dir: str | Path | None = None):
     """The TFDS builder of dataset ``name`` (one explicit match, no registry)."""
-    from fcn_jax.data import pascal_context, sbd, siftflow, voc
+    from fcn_jax.data import nyud, pascal_context, sbd, siftflow, voc
 
     data_dir = str(data_dir or default_data_dir())
     match name:
@@ -38,14 +37,10 @@ def builder(name: str, data_dir: str | Path | None = None):
             cls = pascal_context.PascalContext
         case "siftflow":
             cls = siftflow.Siftflow
-        case _ if name in NOT_YET:
-            raise DatasetNotReady(
-                f"dataset {name!r} is not prepared, and cannot be yet: the builder behind "
-                f"`fcn-jax data prepare {name}` is not written (issue #4); datasets that can be "
-                f"prepared now: {', '.join(BUILT)}, or use --config.dataset=folder:PATH"
-            )
+        case "nyud":
+            cls = nyud.Nyud
         case _:
-            raise ValueError(f"unknown dataset {name!r}; known: {', '.join(BUILT + NOT_YET)}")
+            raise ValueError(f"unknown dataset {name!r}; known: {', '.join(BUILT)}")
     return cls(data_dir=data_dir, file_format="array_record")
 
 
