@@ -139,16 +139,18 @@ def _restore(workdir: str, which: str):
 
 def _eval(args: argparse.Namespace) -> int:
     from fcn_jax.data.datasets import open_dataset
-    from fcn_jax.data.pipeline import preprocess
+    from fcn_jax.data.pipeline import model_input
     from fcn_jax.metrics import scores
     from fcn_jax.steps import evaluate, make_eval_step
-    from fcn_jax.train import dataset_options
+    from fcn_jax.train import dataset_options, input_means
 
     description, model, params, step = _restore(args.workdir, args.checkpoint)
     config = json.loads((Path(args.workdir) / "config.json").read_text())
     dataset = open_dataset(description["dataset"], **dataset_options(config))
     val = [dataset.val[i] for i in range(len(dataset.val))]
-    prep = partial(preprocess, mean_rgb=description["mean_rgb"])
+    prep = partial(
+        model_input, inputs=description.get("inputs", "color"), means=input_means(description)
+    )
     eval_step = make_eval_step(model, description["num_classes"])
     result = scores(evaluate(eval_step, params, val, prep, description["num_classes"])[0])
     result["step"] = step
@@ -170,6 +172,11 @@ def _predict(args: argparse.Namespace) -> int:
     from fcn_jax.viz import label_png, overlay
 
     description, model, params, _ = _restore(args.workdir, args.checkpoint)
+    if description.get("inputs", "color") != "color":
+        raise SystemExit(
+            f"fcn-jax predict: this net takes {description['inputs']!r} inputs; predict reads "
+            "colour image files only"
+        )
     predict = make_predict(model)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,8 @@ def get_config() -> ConfigDict:
     config.dataset = "synthetic"  # or "folder:PATH" (images/, masks/, see fcn_jax.data.folder)
     config.on_error = "raise"  # folder datasets: "skip" leaves bad pairs out and lists them
     config.data_dir = ""  # prepared (TFDS) datasets: default ~/tensorflow_datasets
+    config.input = "color"  # or "hha", "color+depth" (NYUD early fusion)
+    config.tasks = ("semantic",)
     config.num_train = 2000  # synthetic only: images in the train / val splits
     config.num_val = 100
     config.image_sizes = (96, 112, 128)  # synthetic only: each side drawn from these

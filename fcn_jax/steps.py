@@ -101,11 +101,12 @@ def evaluate(
     eval_step, params, examples, preprocess, num_classes: int, keep: int = 0
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Confusion matrix (int64) over ``examples``, each scored whole at its own size (no
-    padding, so scores are native-size scores), and the predictions of the first ``keep``."""
+    padding, so scores are native-size scores), and the predictions of the first ``keep``.
+    ``preprocess`` maps an example to the net's input."""
     total = np.zeros((num_classes, num_classes), np.int64)
     kept = []
     for k, example in enumerate(examples):
-        image = preprocess(example["image"])[None]
+        image = preprocess(example)[None]
         label = np.asarray(example["label"], np.int32)[None]
         confusion, predicted = eval_step(params, image, label)
         total += np.asarray(confusion, np.int64)

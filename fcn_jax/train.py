@@ -15,7 +15,7 @@ import numpy as np
 
 from fcn_jax.checkpoint import Checkpoints
 from fcn_jax.data.datasets import open_dataset
-from fcn_jax.data.pipeline import preprocess, train_batches
+from fcn_jax.data.pipeline import INPUTS, model_input, train_batches
 from fcn_jax.layers import Deconv
 from fcn_jax.losses import VOID
 from fcn_jax.metrics import scores
@@ -54,6 +54,11 @@ def dataset_options(config) -> dict:
     }
 
 
+def input_means(description: dict) -> dict:
+    """The means :func:`~fcn_jax.data.pipeline.model_input` needs, from a model description."""
+    return {"color": tuple(description["mean_rgb"]), **description.get("extra_means", {})}
+
+
 def model_from(description: dict):
     return build(
         description["arch"],
@@ -67,24 +72,33 @@ def model_from(description: dict):
 def train_and_evaluate(config, workdir: str | Path) -> dict:
     """Train ``config`` in ``workdir`` (resuming from its latest checkpoint), evaluating every
     ``eval_every`` steps; return the final validation scores."""
-    for field, plain in (("input", "color"), ("tasks", ("semantic",))):
-        if config.get(field, plain) not in (plain, None):
-            raise NotImplementedError(
-                f"config.{field}={config[field]!r}: multi-modal inputs and multi-task heads "
-                "(NYUD depth/HHA, fusion; SIFT Flow geometric labels) are not in this release "
-                "(issue #4); the datasets already carry them"
-            )
+    inputs = config.get("input", "color")
+    if inputs not in INPUTS:
+        raise NotImplementedError(
+            f"config.input={inputs!r}: late fusion (two streams) is not in this release; "
+            f"inputs available: {', '.join(INPUTS)}"
+        )
+    if config.get("tasks", ("semantic",)) not in (("semantic",), None):
+        raise NotImplementedError(
+            f"config.tasks={config.tasks!r}: the two-head SIFT Flow net (semantic and "
+            "geometric) is not in this release; the dataset already carries both label maps"
+        )
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     dataset = open_dataset(config.dataset, **dataset_options(config))
-    description = model_description(config, dataset)
+    description = {
+        **model_description(config, dataset),
+        "inputs": inputs,
+        "extra_means": dataset.extra_means,
+    }
     model = model_from(description)
+    prep = partial(model_input, inputs=inputs, means=input_means(description))
     frozen = (
         []
         if config.learnable_upsampling
         else [name for name, kind in layer_types(model).items() if kind is Deconv]
     )
-    sample = (1, 64, 64, 3)
+    sample = (1, 64, 64, prep(dataset.val[0]).shape[-1])
     shapes = jax.eval_shape(model.init, jax.random.key(0), np.zeros(sample, np.float32))
     opt = config.optimizer
     tx = make_optimizer(
@@ -119,7 +133,6 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         keep_rate=loss_cfg.keep_rate,
     )
     eval_step = make_eval_step(model, dataset.num_classes)
-    prep = partial(preprocess, mean_rgb=dataset.mean_rgb)
     val = [dataset.val[i] for i in range(len(dataset.val))]
     batches = train_batches(
         dataset.train,
@@ -128,6 +141,8 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         mean_rgb=dataset.mean_rgb,
         num_classes=dataset.num_classes,
         total_steps=config.total_steps,
+        inputs=inputs,
+        extra_means=dataset.extra_means,
         multiple=config.bucket_multiple,
         flip=config.flip,
         scale=None if config.augment_scale is None else tuple(config.augment_scale),

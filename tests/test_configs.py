@@ -29,7 +29,9 @@ def test_config_loads_with_overrides_and_documents_itself(path):
         assert "Init:" in doc and "Solver:" in doc and "Aims at:" in doc
 
 
-@pytest.mark.parametrize("name", ["voc_fcn8s", "nyud_color", "pascal_context_fcn32s"])
+@pytest.mark.parametrize(
+    "name", ["voc_fcn8s", "nyud_color", "nyud_hha", "nyud_early_fusion", "pascal_context_fcn32s"]
+)
 def test_missing_dataset_is_a_clear_message(name, tmp_path):
     data_dir = f"--config.data_dir={tmp_path / 'data'}"
     with pytest.raises(SystemExit, match=r"not prepared.*fcn-jax data prepare"):
@@ -37,7 +39,7 @@ def test_missing_dataset_is_a_clear_message(name, tmp_path):
                   "--workdir", str(tmp_path / "run")])  # fmt: skip
 
 
-@pytest.mark.parametrize("name", ["nyud_hha", "nyud_late_fusion", "siftflow_fcn16s"])
+@pytest.mark.parametrize("name", ["nyud_late_fusion", "siftflow_fcn16s"])
 def test_inputs_and_heads_not_yet_supported_are_refused(name, tmp_path):
     with pytest.raises(SystemExit, match=r"config\.(input|tasks)=.*not in this release"):
         cli.main(["train", f"--config=experiments/configs/{name}.py", "--workdir", str(tmp_path)])

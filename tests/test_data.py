@@ -139,3 +139,22 @@ def test_scale_and_crop_augmentation():
     assert batch["image"].shape == (4, 40, 40, 3)
     labels = batch["label"]
     assert set(np.unique(labels)) <= set(range(6)) | {255}
+
+
+def test_model_inputs_for_hha_and_early_fusion():
+    from fcn_jax.data.pipeline import model_input
+
+    example = {
+        "image": np.full((2, 3, 3), 10, np.uint8),
+        "hha": np.full((2, 3, 3), 50, np.uint8),
+        "depth": np.array([[1000, 0, 2000], [1000, 1000, 1000]], np.uint16),
+    }
+    means = {"color": (1, 2, 3), "hha": (5, 5, 5), "log_depth": np.log(1000)}
+    assert model_input(example, "color", means).shape == (2, 3, 3)
+    np.testing.assert_array_equal(model_input(example, "hha", means), np.full((2, 3, 3), 45))
+    fused = model_input(example, "color+depth", means)
+    assert fused.shape == (2, 3, 4)
+    np.testing.assert_array_equal(fused[..., :3], preprocess(example["image"], (1, 2, 3)))
+    np.testing.assert_allclose(fused[0, :, 3], [0, 0, np.log(2)], atol=1e-6)  # missing -> mean
+    with pytest.raises(ValueError, match="inputs must be one of"):
+        model_input(example, "color|hha", means)

@@ -220,7 +220,8 @@ def test_siftflow_semantic_and_geometric_labels(tmp_path):
     np.testing.assert_allclose(dataset.mean_rgb, np.mean(means, axis=0), rtol=1e-6)
 
 
-def test_nyud_colour_depth_hha_and_40_classes(tmp_path):
+def fake_nyud(tmp_path):
+    """The 40-class NYUD layout, prepared; returns (root, data_dir)."""
     from scipy.io import savemat
 
     root = tmp_path / "manual" / "nyud"
@@ -244,6 +245,11 @@ def test_nyud_colour_depth_hha_and_40_classes(tmp_path):
     data_dir = str(tmp_path / "data")
     cli.main(["data", "prepare", "nyud", "--manual-dir", str(tmp_path / "manual"),
               "--data-dir", data_dir])  # fmt: skip
+    return root, data_dir
+
+
+def test_nyud_colour_depth_hha_and_40_classes(tmp_path):
+    root, data_dir = fake_nyud(tmp_path)
     dataset = open_dataset("nyud", data_dir=data_dir)
     assert dataset.num_classes == 40 and (len(dataset.train), len(dataset.val)) == (2, 1)
     test = dataset.val[0]
@@ -251,3 +257,20 @@ def test_nyud_colour_depth_hha_and_40_classes(tmp_path):
     with Image.open(root / "data" / "depth" / "img_5003.png") as depth:
         np.testing.assert_array_equal(test["depth"], np.asarray(depth))
     assert test["hha"].shape == (6, 7, 3)
+
+
+def test_early_fusion_trains_on_four_channels(tmp_path, capsys):
+    import jax
+
+    from fcn_jax.checkpoint import Checkpoints
+
+    _, data_dir = fake_nyud(tmp_path)
+    workdir = tmp_path / "run"
+    overrides = ["--config.dataset=nyud", f"--config.data_dir={data_dir}",
+                 "--config.input=color+depth", "--config.width=0.03125", "--config.total_steps=1",
+                 "--config.batch_size=1"]  # fmt: skip
+    assert cli.main(["train", "--workdir", str(workdir), *overrides]) == 0
+    checkpoints = Checkpoints(workdir / "checkpoints", read_only=True)
+    params = checkpoints.restore_params(checkpoints.resolve("latest"))
+    assert jax.tree.map(np.shape, params)["conv1_1"]["kernel"][2] == 4
+    assert cli.main(["eval", "--workdir", str(workdir), "--json"]) == 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fcn_jax.data import synthetic
@@ -22,6 +22,7 @@ class Dataset:
     val: Any
     class_names: tuple[str, ...]
     mean_rgb: tuple[float, float, float]
+    extra_means: dict = field(default_factory=dict)  # e.g. NYUD's 'hha' and 'log_depth'
 
     @property
     def num_classes(self) -> int:
@@ -62,7 +63,12 @@ def open_dataset(
 
             splits = open_prepared(name, data_dir)
             return Dataset(
-                name, splits["train"], splits["val"], splits["class_names"], splits["mean_rgb"]
+                name,
+                splits["train"],
+                splits["val"],
+                splits["class_names"],
+                splits["mean_rgb"],
+                splits["extra_means"],
             )
         case _:
             raise ValueError(

@@ -40,6 +40,21 @@ def find_root(manual_dir: Path) -> Path:
     return found[0]
 
 
+def training_means(examples: list[dict]) -> dict:
+    """Mean colour, mean HHA (per channel) and mean log depth (over measured pixels)."""
+    colour = np.mean([decode_image(e["image_bytes"]).reshape(-1, 3).mean(0) for e in examples], 0)
+    hha = np.mean([decode_any(e["hha_bytes"], "hha").reshape(-1, 3).mean(0) for e in examples], 0)
+    logs = []
+    for e in examples:
+        depth = decode_any(e["depth_bytes"], "depth").astype(np.float64)
+        logs.append(np.log(depth[depth > 0]).mean() if (depth > 0).any() else np.nan)
+    return {
+        "mean_rgb": tuple(float(c) for c in colour),
+        "mean_hha": tuple(float(c) for c in hha),
+        "mean_log_depth": float(np.nanmean(logs)),
+    }
+
+
 def read_segmentation(path: Path) -> np.ndarray:
     try:
         labels = np.asarray(scipy.io.loadmat(path)["segmentation"]).astype(np.int64)
@@ -73,8 +88,7 @@ class Nyud(tfds.core.GeneratorBasedBuilder):
                 for example_id in read_ids(root / listing):
                     examples.append(self._example(root, example_id, root / listing))
             splits[split] = examples
-        colours = [decode_image(e["image_bytes"]).reshape(-1, 3).mean(0) for e in splits["train"]]
-        self.info.metadata["mean_rgb"] = tuple(float(c) for c in np.mean(colours, axis=0))
+        self.info.metadata.update(training_means(splits["train"]))
         return {s: self._generate_examples(e) for s, e in splits.items()}
 
     @staticmethod

@@ -26,6 +26,30 @@ def preprocess(image: np.ndarray, mean_rgb: Sequence[float]) -> np.ndarray:
     return (image.astype(np.float32) - np.asarray(mean_rgb, np.float32))[..., ::-1]
 
 
+INPUTS = ("color", "hha", "color+depth")
+
+
+def model_input(example: dict, inputs: str, means: dict) -> np.ndarray:
+    """The net's input for an example: 'color' (BGR minus the mean), 'hha' (the HHA image,
+    treated like colour, minus its mean) or 'color+depth' (colour and a 4th channel of log
+    depth minus its mean; missing depth, 0, becomes the mean). ``means`` holds 'color' and, as
+    the dataset provides them, 'hha' and 'log_depth'."""
+    match inputs:
+        case "color":
+            return preprocess(example["image"], means["color"])
+        case "hha":
+            return preprocess(example["hha"], means["hha"])
+        case "color+depth":
+            depth = np.asarray(example["depth"], np.float64)
+            log_depth = np.log(np.where(depth > 0, depth, 1.0)) - means["log_depth"]
+            log_depth = np.where(depth > 0, log_depth, 0.0).astype(np.float32)
+            return np.concatenate(
+                [preprocess(example["image"], means["color"]), log_depth[..., None]], -1
+            )
+        case _:
+            raise ValueError(f"inputs must be one of {INPUTS}, got {inputs!r}")
+
+
 def bucket(size: int, multiple: int) -> int:
     """``size`` rounded up to a multiple of ``multiple``."""
     return -(-size // multiple) * multiple
@@ -58,7 +82,7 @@ def _augment(image, label, rng, flip, scale, crop):
         size = (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[0] * factor)))
         image = np.stack(
             [
-                np.asarray(Image.fromarray(c).resize(size, Image.BILINEAR))
+                np.asarray(Image.fromarray(c.astype(np.float32)).resize(size, Image.BILINEAR))
                 for c in image.transpose(2, 0, 1)
             ],
             axis=-1,
@@ -76,7 +100,7 @@ def _augment(image, label, rng, flip, scale, crop):
     return np.ascontiguousarray(image), np.ascontiguousarray(label)
 
 
-def _example(k, *, source, sampling, seed, mean_rgb, num_classes, flip, scale, crop):
+def _example(k, *, source, sampling, seed, inputs, means, num_classes, flip, scale, crop):
     """Training example number ``k`` of the stream: which image and which augmentation depend
     only on (seed, k)."""
     rng = np.random.default_rng((seed, k))
@@ -88,7 +112,7 @@ def _example(k, *, source, sampling, seed, mean_rgb, num_classes, flip, scale, c
         index = int(np.random.default_rng((seed, k // n, 0)).permutation(n)[k % n])
     example = source[index]
     check_labels(example["label"], num_classes, f"training example {index}")
-    image = preprocess(example["image"], mean_rgb)
+    image = model_input(example, inputs, means)
     return _augment(image, np.asarray(example["label"]), rng, flip, scale, crop)
 
 
@@ -100,6 +124,8 @@ def training_dataset(
     mean_rgb: Sequence[float],
     num_classes: int,
     total_steps: int,
+    inputs: str = "color",
+    extra_means: dict | None = None,
     multiple: int = 32,
     flip: bool = True,
     scale: tuple[float, float] | None = None,
@@ -110,10 +136,11 @@ def training_dataset(
 ) -> grain.MapDataset:
     """Grain dataset whose element ``s`` is this process's part of the batch of step ``s``.
 
-    ``sampling='replacement'`` is the reference's: each example is a random image, drawn with
-    replacement; ``'epochs'`` shuffles the images once per epoch. Example ``k`` of the global
-    stream depends only on (seed, k); process ``p`` of ``P`` takes examples ``k % P == p``, so
-    the global batch is the same however many processes share it.
+    ``inputs`` picks the net's input channels (:func:`model_input`; ``extra_means`` gives the
+    means beyond colour). ``sampling='replacement'`` is the reference's: each example is a
+    random image, drawn with replacement; ``'epochs'`` shuffles the images once per epoch.
+    Example ``k`` of the global stream depends only on (seed, k); process ``p`` of ``P`` takes
+    examples ``k % P == p``, so the global batch is the same however many processes share it.
     """
     if batch_size % process_count:
         raise ValueError(f"batch_size {batch_size} is not divisible by {process_count} processes")
@@ -125,7 +152,8 @@ def training_dataset(
         source=source,
         sampling=sampling,
         seed=seed,
-        mean_rgb=tuple(mean_rgb),
+        inputs=inputs,
+        means={"color": tuple(mean_rgb), **(extra_means or {})},
         num_classes=num_classes,
         flip=flip,
         scale=scale,
