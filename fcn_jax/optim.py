@@ -16,11 +16,12 @@ FROZEN, WEIGHT, BIAS = "frozen", "weight", "bias"
 
 
 def param_groups(params, frozen_layers: Iterable[str] = ()) -> dict:
-    """A tree like ``params`` of 'weight' / 'bias' / 'frozen' labels (by layer name and leaf)."""
+    """A tree like ``params`` of 'weight' / 'bias' / 'frozen' labels, by the name of the layer
+    owning each leaf (so nested nets, e.g. late-fusion streams, are labelled the same way)."""
     frozen = set(frozen_layers)
 
     def label(path, _):
-        layer, leaf = path[0].key, path[-1].key
+        layer, leaf = path[-2].key, path[-1].key  # the module owning the leaf
         if layer in frozen:
             return FROZEN
         return BIAS if leaf == "bias" else WEIGHT

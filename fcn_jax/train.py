@@ -19,7 +19,7 @@ from fcn_jax.data.pipeline import INPUTS, model_input, train_batches
 from fcn_jax.layers import Deconv
 from fcn_jax.losses import VOID
 from fcn_jax.metrics import scores
-from fcn_jax.models import build, layer_types
+from fcn_jax.models import LateFusion, build, layer_types
 from fcn_jax.optim import make_optimizer
 from fcn_jax.runlog import RunLog, progress_bar
 from fcn_jax.steps import evaluate, init_state, make_eval_step, make_train_step
@@ -54,6 +54,21 @@ def dataset_options(config) -> dict:
     }
 
 
+def initialise(params: dict, init_from: str, streams: list[str]) -> tuple[dict, list[str]]:
+    """``params`` with layers copied from ``init_from``: one source, or for a late-fusion net
+    one source per stream separated by '|' (e.g. 'runs/nyud_color|runs/nyud_hha')."""
+    if not streams:
+        return transplant(params, load_params(init_from))
+    sources = init_from.split("|")
+    if len(sources) != len(streams):
+        raise ValueError(f"init_from {init_from!r} needs one source per stream {streams}")
+    result, copied = dict(params), []
+    for stream, source in zip(streams, sources, strict=True):
+        result[stream], names = transplant(params[stream], load_params(source))
+        copied += [f"{stream}/{name}" for name in names]
+    return result, copied
+
+
 def input_means(description: dict) -> dict:
     """The means :func:`~fcn_jax.data.pipeline.model_input` needs, from a model description."""
     return {"color": tuple(description["mean_rgb"]), **description.get("extra_means", {})}
@@ -66,6 +81,7 @@ def model_from(description: dict):
         align=description["align"],
         width=description["width"],
         learnable_upsampling=description["learnable_upsampling"],
+        streams=tuple(description.get("streams", ())),
     )
 
 
@@ -75,8 +91,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     inputs = config.get("input", "color")
     if inputs not in INPUTS:
         raise NotImplementedError(
-            f"config.input={inputs!r}: late fusion (two streams) is not in this release; "
-            f"inputs available: {', '.join(INPUTS)}"
+            f"config.input={inputs!r}: unknown; inputs available: {', '.join(INPUTS)}"
         )
     if config.get("tasks", ("semantic",)) not in (("semantic",), None):
         raise NotImplementedError(
@@ -89,14 +104,16 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     description = {
         **model_description(config, dataset),
         "inputs": inputs,
+        "streams": inputs.split("|") if "|" in inputs else [],
         "extra_means": dataset.extra_means,
     }
     model = model_from(description)
     prep = partial(model_input, inputs=inputs, means=input_means(description))
+    single = model.stream if isinstance(model, LateFusion) else model
     frozen = (
         []
         if config.learnable_upsampling
-        else [name for name, kind in layer_types(model).items() if kind is Deconv]
+        else [name for name, kind in layer_types(single).items() if kind is Deconv]
     )
     sample = (1, 64, 64, prep(dataset.val[0]).shape[-1])
     shapes = jax.eval_shape(model.init, jax.random.key(0), np.zeros(sample, np.float32))
@@ -119,7 +136,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         state = checkpoints.restore(checkpoints.resolve("latest"), state)
         print(f"resumed from step {int(state.step)} in {workdir}")
     elif config.init_from:
-        params, copied = transplant(state.params, load_params(config.init_from))
+        params, copied = initialise(state.params, config.init_from, description["streams"])
         state = state.replace(params=params, opt_state=tx.init(params))
         print(f"initialised {len(copied)} layers from {config.init_from}")
     (workdir / "config.json").write_text(config.to_json(indent=2))

@@ -274,3 +274,24 @@ def test_early_fusion_trains_on_four_channels(tmp_path, capsys):
     params = checkpoints.restore_params(checkpoints.resolve("latest"))
     assert jax.tree.map(np.shape, params)["conv1_1"]["kernel"][2] == 4
     assert cli.main(["eval", "--workdir", str(workdir), "--json"]) == 0
+
+
+def test_late_fusion_trains_one_stream_per_input(tmp_path):
+    import jax
+
+    from fcn_jax.checkpoint import Checkpoints
+
+    _, data_dir = fake_nyud(tmp_path)
+    common = ["--config.dataset=nyud", f"--config.data_dir={data_dir}", "--config.width=0.03125",
+              "--config.total_steps=1", "--config.batch_size=1"]  # fmt: skip
+    for stream in ("color", "hha"):
+        workdir = str(tmp_path / stream)
+        assert cli.main(["train", "--workdir", workdir, f"--config.input={stream}", *common]) == 0
+    fused = tmp_path / "fused"
+    init = f"--config.init_from={tmp_path / 'color'}|{tmp_path / 'hha'}"
+    args = ["train", "--workdir", str(fused), "--config.input=color|hha", init, *common]
+    assert cli.main(args) == 0
+    checkpoints = Checkpoints(fused / "checkpoints", read_only=True)
+    params = checkpoints.restore_params(checkpoints.resolve("latest"))
+    assert set(params) == {"color", "hha"}
+    assert jax.tree.map(np.shape, params)["hha"]["conv1_1"]["kernel"][2] == 3

@@ -2,9 +2,9 @@
 
     fcn-jax train --config experiments/configs/nyud_late_fusion.py \\
         --workdir runs/nyud_late_fusion \\
-        --config.init_from=runs/nyud_color
+        --config.init_from='runs/nyud_color|runs/nyud_hha'
 
-Init: the trained colour and HHA FCN-32s streams.
+Init: the trained colour and HHA FCN-32s streams, one workdir per stream separated by '|'.
 Solver: SGD, momentum 0.99, fixed learning rate 1e-12, summed loss, batch 1, weight decay 5e-4
   on weights, biases at 2x the rate, bilinear upsampling fixed.
 Aims at: 34.0 mean IU (CVPR 2015, Table 4, RGB-HHA FCN-16s; 33.3 for FCN-32s).
@@ -16,7 +16,10 @@ from fcn_jax.default_config import reference_config
 
 def get_config():
     config = reference_config(
-        dataset="nyud", arch="fcn16s", learning_rate=1e-12, init_from="runs/nyud_color"
+        dataset="nyud",
+        arch="fcn16s",
+        learning_rate=1e-12,
+        init_from="runs/nyud_color|runs/nyud_hha",
     )
     config.input = "color|hha"
     return config

@@ -26,13 +26,14 @@ def preprocess(image: np.ndarray, mean_rgb: Sequence[float]) -> np.ndarray:
     return (image.astype(np.float32) - np.asarray(mean_rgb, np.float32))[..., ::-1]
 
 
-INPUTS = ("color", "hha", "color+depth")
+INPUTS = ("color", "hha", "color+depth", "color|hha")
 
 
 def model_input(example: dict, inputs: str, means: dict) -> np.ndarray:
     """The net's input for an example: 'color' (BGR minus the mean), 'hha' (the HHA image,
     treated like colour, minus its mean) or 'color+depth' (colour and a 4th channel of log
-    depth minus its mean; missing depth, 0, becomes the mean). ``means`` holds 'color' and, as
+    depth minus its mean; missing depth, 0, becomes the mean) or 'color|hha' (colour then HHA,
+    6 channels, for a late-fusion net with one stream each). ``means`` holds 'color' and, as
     the dataset provides them, 'hha' and 'log_depth'."""
     match inputs:
         case "color":
@@ -46,6 +47,9 @@ def model_input(example: dict, inputs: str, means: dict) -> np.ndarray:
             return np.concatenate(
                 [preprocess(example["image"], means["color"]), log_depth[..., None]], -1
             )
+        case "color|hha":
+            colour = preprocess(example["image"], means["color"])
+            return np.concatenate([colour, preprocess(example["hha"], means["hha"])], axis=-1)
         case _:
             raise ValueError(f"inputs must be one of {INPUTS}, got {inputs!r}")
 

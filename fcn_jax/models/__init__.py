@@ -6,12 +6,13 @@ from functools import partial
 
 from fcn_jax.models.alexnet import alexnet
 from fcn_jax.models.fcn import FCN, Skip, Upscore, layer_types
+from fcn_jax.models.fusion import LateFusion
 from fcn_jax.models.vgg import vgg16
 
 ARCHS = ("fcn32s", "fcn16s", "fcn8s", "fcn8s-atonce", "fcn-alexnet")
 ALIGNMENTS = ("caffe", "same")
 
-__all__ = ["ALIGNMENTS", "ARCHS", "FCN", "Skip", "Upscore", "build", "layer_types"]
+__all__ = ["ALIGNMENTS", "ARCHS", "FCN", "LateFusion", "Skip", "Upscore", "build", "layer_types"]
 
 
 def build(
@@ -21,13 +22,16 @@ def build(
     align: str = "caffe",
     width: float = 1.0,
     learnable_upsampling: bool = False,
-) -> FCN:
+    streams: tuple[str, ...] = (),
+) -> FCN | LateFusion:
     """The FCN ``arch`` (one of ``ARCHS``) with ``num_classes`` outputs.
 
     ``align='caffe'`` is the reference geometry (conv1 pad 100, crops at derived offsets);
     ``align='same'`` drops the pad 100 and pads the classifier convs instead, so output pixel i
     is centred on input pixel i without the huge margin. ``width`` scales every channel count
     (for tests and quick experiments); ``learnable_upsampling`` lets the deconvolutions train.
+    ``streams`` (e.g. ``('color', 'hha')``) builds a late-fusion net: one such FCN per stream,
+    each on 3 consecutive input channels, their logits summed.
     """
     if align not in ALIGNMENTS:
         raise ValueError(f"align must be one of {ALIGNMENTS}, got {align!r}")
@@ -59,4 +63,5 @@ def build(
             skips, upscore = (), Upscore("upscore", 63, 32)
         case _:
             raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
-    return FCN(num_classes, trunk, upscore, skips, learnable_upsampling)
+    net = FCN(num_classes, trunk, upscore, skips, learnable_upsampling)
+    return LateFusion(net, tuple(streams)) if streams else net
