@@ -42,7 +42,9 @@ class FCN(nn.Module):
 
     ``__call__(x, train=False)`` maps NHWC float32 images (BGR, mean subtracted) of any size the
     geometry accepts to logits of shape (N, H, W, num_classes). Dropout is active only when
-    ``train`` is true (then pass a 'dropout' rng).
+    ``train`` is true (then pass a 'dropout' rng). With ``heads`` (e.g. SIFT Flow's
+    ``(('sem', 33), ('geo', 3))``) the trunk is shared and each head's layers carry its suffix
+    (``score_fr_sem``, ``upscore_geo``, ...); the result is a dict of logits by head.
     """
 
     num_classes: int
@@ -50,6 +52,7 @@ class FCN(nn.Module):
     upscore: Upscore
     skips: tuple[Skip, ...] = ()
     learnable_upsampling: bool = False
+    heads: tuple[tuple[str, int], ...] = ()
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False, record: Record | None = None):
@@ -69,9 +72,9 @@ class FCN(nn.Module):
             if record is not None:
                 record(name, layer, trace, shape)
 
-        def crop(h, trace, like_shape, like_map, bottom, like):
+        def crop(h, trace, like_shape, like_map, bottom, like, suffix=""):
             offset = crop_offset(trace.map, like_map, bottom, like)
-            name = "score" if like == "data" else f"{bottom}c"
+            name = f"score{suffix}" if like == "data" else f"{bottom}c"
             layer = Crop(offset, bottom=bottom, name=name)
             try:
                 h = layer(h, like_shape)
@@ -90,32 +93,35 @@ class FCN(nn.Module):
         for layer in self.trunk():
             h, trace = run(layer, h, trace)
             taps[layer.name] = h, trace
-        h, trace = run(Conv(self.num_classes, 1, zero_init=True, name="score_fr"), h, trace)
 
-        for skip in self.skips:
-            up = Deconv(self.num_classes, 4, 2, learnable=learnable, name=skip.upscore)
-            up, up_trace = run(up, h, trace)
-            s, s_trace = taps[skip.tap]
-            if skip.scale is not None:
-                s, s_trace = run(Scale(skip.scale, name=f"scale_{skip.tap}"), s, s_trace)
-            score = f"score_{skip.tap}"
-            s, s_trace = run(Conv(self.num_classes, 1, zero_init=True, name=score), s, s_trace)
-            # Crop whichever path starts earlier in the image to the other one.
-            if s_trace.map.shift <= up_trace.map.shift:
-                s, s_trace = crop(s, s_trace, up.shape[1:3], up_trace.map, score, skip.upscore)
-            else:
-                up, up_trace = crop(up, up_trace, s.shape[1:3], s_trace.map, skip.upscore, score)
-            fuse = Sum(name=f"fuse_{skip.tap}")
-            h, trace = fuse(up, s), up_trace.merged(s_trace, fuse.name)
-            report(fuse.name, fuse, trace, h.shape)
+        def head(h, trace, classes, sfx):
+            h, trace = run(Conv(classes, 1, zero_init=True, name=f"score_fr{sfx}"), h, trace)
+            for skip in self.skips:
+                up_name, score = f"{skip.upscore}{sfx}", f"score_{skip.tap}{sfx}"
+                up, up_trace = run(
+                    Deconv(classes, 4, 2, learnable=learnable, name=up_name), h, trace
+                )
+                s, s_trace = taps[skip.tap]
+                if skip.scale is not None:
+                    scale = Scale(skip.scale, name=f"scale_{skip.tap}{sfx}")
+                    s, s_trace = run(scale, s, s_trace)
+                s, s_trace = run(Conv(classes, 1, zero_init=True, name=score), s, s_trace)
+                # Crop whichever path starts earlier in the image to the other one.
+                if s_trace.map.shift <= up_trace.map.shift:
+                    s, s_trace = crop(s, s_trace, up.shape[1:3], up_trace.map, score, up_name)
+                else:
+                    up, up_trace = crop(up, up_trace, s.shape[1:3], s_trace.map, up_name, score)
+                fuse = Sum(name=f"fuse_{skip.tap}{sfx}")
+                h, trace = fuse(up, s), up_trace.merged(s_trace, fuse.name)
+                report(fuse.name, fuse, trace, h.shape)
+            name, kernel, stride = self.upscore
+            deconv = Deconv(classes, kernel, stride, learnable=learnable, name=f"{name}{sfx}")
+            h, trace = run(deconv, h, trace)
+            return crop(h, trace, x.shape[1:3], CoordMap(), deconv.name, "data", sfx)[0]
 
-        name, kernel, stride = self.upscore
-        h, trace = run(
-            Deconv(self.num_classes, kernel, stride, learnable=learnable, name=name),
-            h,
-            trace,
-        )
-        return crop(h, trace, x.shape[1:3], CoordMap(), name, "data")[0]
+        if not self.heads:
+            return head(h, trace, self.num_classes, "")
+        return {name: head(h, trace, classes, f"_{name}") for name, classes in self.heads}
 
 
 class Traced(NamedTuple):
