@@ -156,5 +156,7 @@ def test_model_inputs_for_hha_and_early_fusion():
     assert fused.shape == (2, 3, 4)
     np.testing.assert_array_equal(fused[..., :3], preprocess(example["image"], (1, 2, 3)))
     np.testing.assert_allclose(fused[0, :, 3], [0, 0, np.log(2)], atol=1e-6)  # missing -> mean
+    late = model_input(example, "color|hha", means)
+    assert late.shape == (2, 3, 6) and (late[..., 3:] == 45).all()
     with pytest.raises(ValueError, match="inputs must be one of"):
-        model_input(example, "color|hha", means)
+        model_input(example, "depth", means)

@@ -62,14 +62,15 @@ def bucket(size: int, multiple: int) -> int:
 def pad_batch(
     images: Sequence[np.ndarray], labels: Sequence[np.ndarray], multiple: int
 ) -> dict[str, np.ndarray]:
-    """Stack images (H_i, W_i, C) and labels (H_i, W_i) into the bucket of the largest: images
-    padded with 0 (the mean, after preprocessing), labels with the void label."""
+    """Stack images (H_i, W_i, C) and labels (H_i, W_i), or (H_i, W_i, T) for T tasks, into the
+    bucket of the largest: images padded with 0 (the mean, after preprocessing), labels with the
+    void label."""
     height = bucket(max(i.shape[0] for i in images), multiple)
     width = bucket(max(i.shape[1] for i in images), multiple)
     batch_image = np.zeros((len(images), height, width, images[0].shape[-1]), np.float32)
-    batch_label = np.full((len(images), height, width), VOID, np.int32)
+    batch_label = np.full((len(images), height, width, *labels[0].shape[2:]), VOID, np.int32)
     for k, (image, label) in enumerate(zip(images, labels, strict=True)):
-        if image.shape[:2] != label.shape:
+        if image.shape[:2] != label.shape[:2]:
             raise ValueError(f"image {image.shape[:2]} and label {label.shape} sizes differ")
         batch_image[k, : image.shape[0], : image.shape[1]] = image
         batch_label[k, : label.shape[0], : label.shape[1]] = label
@@ -91,11 +92,18 @@ def _augment(image, label, rng, flip, scale, crop):
             ],
             axis=-1,
         )
-        label = np.asarray(Image.fromarray(np.asarray(label, np.uint8)).resize(size, Image.NEAREST))
+        maps = np.asarray(label, np.uint8).reshape(*label.shape[:2], -1)
+        label = np.stack(
+            [
+                np.asarray(Image.fromarray(m).resize(size, Image.NEAREST))
+                for m in maps.transpose(2, 0, 1)
+            ],
+            axis=-1,
+        ).reshape(size[1], size[0], *label.shape[2:])
     if crop:
         height, width = max(crop, image.shape[0]), max(crop, image.shape[1])
         padded_image = np.zeros((height, width, image.shape[2]), np.float32)
-        padded_label = np.full((height, width), VOID, np.uint8)
+        padded_label = np.full((height, width, *label.shape[2:]), VOID, np.uint8)
         padded_image[: image.shape[0], : image.shape[1]] = image
         padded_label[: label.shape[0], : label.shape[1]] = label
         top, left = rng.integers(0, height - crop + 1), rng.integers(0, width - crop + 1)
@@ -104,7 +112,19 @@ def _augment(image, label, rng, flip, scale, crop):
     return np.ascontiguousarray(image), np.ascontiguousarray(label)
 
 
-def _example(k, *, source, sampling, seed, inputs, means, num_classes, flip, scale, crop):
+def labels_of(example: dict, tasks: Sequence[str], where: str) -> np.ndarray:
+    """The label map (H, W) of a one-task example, or the maps of its tasks stacked (H, W, T):
+    task 'semantic' is the example's 'label', task 'geometric' its 'geo_label'."""
+    keys = {"semantic": "label", "geometric": "geo_label"}
+    maps = []
+    for task in tasks:
+        if keys.get(task) not in example:
+            raise ValueError(f"{where}: no label map for task {task!r}")
+        maps.append(np.asarray(example[keys[task]]))
+    return maps[0] if len(maps) == 1 else np.stack(maps, axis=-1)
+
+
+def _example(k, *, source, sampling, seed, inputs, means, num_classes, flip, scale, crop, tasks):
     """Training example number ``k`` of the stream: which image and which augmentation depend
     only on (seed, k)."""
     rng = np.random.default_rng((seed, k))
@@ -115,9 +135,12 @@ def _example(k, *, source, sampling, seed, inputs, means, num_classes, flip, sca
         n = len(source)
         index = int(np.random.default_rng((seed, k // n, 0)).permutation(n)[k % n])
     example = source[index]
-    check_labels(example["label"], num_classes, f"training example {index}")
-    image = model_input(example, inputs, means)
-    return _augment(image, np.asarray(example["label"]), rng, flip, scale, crop)
+    where = f"training example {index}"
+    labels = labels_of(example, tasks, where)
+    counts = (num_classes,) if isinstance(num_classes, int) else tuple(num_classes)
+    for t, count in enumerate(counts):
+        check_labels(labels if labels.ndim == 2 else labels[..., t], count, where)
+    return _augment(model_input(example, inputs, means), labels, rng, flip, scale, crop)
 
 
 def training_dataset(
@@ -126,10 +149,11 @@ def training_dataset(
     batch_size: int,
     seed: int,
     mean_rgb: Sequence[float],
-    num_classes: int,
+    num_classes: int | Sequence[int],
     total_steps: int,
     inputs: str = "color",
     extra_means: dict | None = None,
+    tasks: Sequence[str] = ("semantic",),
     multiple: int = 32,
     flip: bool = True,
     scale: tuple[float, float] | None = None,
@@ -141,8 +165,10 @@ def training_dataset(
     """Grain dataset whose element ``s`` is this process's part of the batch of step ``s``.
 
     ``inputs`` picks the net's input channels (:func:`model_input`; ``extra_means`` gives the
-    means beyond colour). ``sampling='replacement'`` is the reference's: each example is a
-    random image, drawn with replacement; ``'epochs'`` shuffles the images once per epoch.
+    means beyond colour). ``tasks`` names the label maps (several: labels (N, H, W, T) and
+    ``num_classes`` one count per task). ``sampling='replacement'`` is the reference's: each
+    example is a random image, drawn with replacement; ``'epochs'`` shuffles the images once
+    per epoch.
     Example ``k`` of the global stream depends only on (seed, k); process ``p`` of ``P`` takes
     examples ``k % P == p``, so the global batch is the same however many processes share it.
     """
@@ -158,6 +184,7 @@ def training_dataset(
         seed=seed,
         inputs=inputs,
         means={"color": tuple(mean_rgb), **(extra_means or {})},
+        tasks=tuple(tasks),
         num_classes=num_classes,
         flip=flip,
         scale=scale,
