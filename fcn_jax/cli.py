@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import time
-from functools import partial
 from pathlib import Path
 
 from fcn_jax.models import ALIGNMENTS, ARCHS, build
@@ -139,20 +138,16 @@ def _restore(workdir: str, which: str):
 
 def _eval(args: argparse.Namespace) -> int:
     from fcn_jax.data.datasets import open_dataset
-    from fcn_jax.data.pipeline import model_input
-    from fcn_jax.metrics import scores
-    from fcn_jax.steps import evaluate, make_eval_step
-    from fcn_jax.train import dataset_options, input_means
+    from fcn_jax.steps import evaluate
+    from fcn_jax.train import dataset_options, eval_parts, scores_by_task
 
     description, model, params, step = _restore(args.workdir, args.checkpoint)
     config = json.loads((Path(args.workdir) / "config.json").read_text())
     dataset = open_dataset(description["dataset"], **dataset_options(config))
     val = [dataset.val[i] for i in range(len(dataset.val))]
-    prep = partial(
-        model_input, inputs=description.get("inputs", "color"), means=input_means(description)
-    )
-    eval_step = make_eval_step(model, description["num_classes"])
-    result = scores(evaluate(eval_step, params, val, prep, description["num_classes"])[0])
+    eval_step, prep, targets = eval_parts(model, description)
+    confusions, _ = evaluate(eval_step, params, val, prep, targets)
+    result = scores_by_task(confusions, description.get("tasks", ("semantic",)))
     result["step"] = step
     (Path(args.workdir) / f"eval_{step:06d}.json").write_text(json.dumps(result, indent=2))
     if args.json:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import jax
@@ -46,11 +47,13 @@ def make_train_step(
     normalize: str = "sum",
     class_weights=None,
     keep_rate: float | None = None,
+    heads: tuple[str, ...] = (),
 ):
     """``train_step(state, batch) -> (state, {'loss'})``, jitted, donating the old state.
 
     ``batch`` holds 'image' (N, H, W, C) float32 and 'label' (N, H, W) int32 with 255 void.
-    Compiles once per batch shape; shapes are bucketed upstream.
+    Compiles once per batch shape; shapes are bucketed upstream. With ``heads`` the label is
+    (N, H, W, T) and the loss is the sum of the heads' losses.
     """
 
     def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
@@ -60,14 +63,16 @@ def make_train_step(
             logits = model.apply(
                 {"params": params}, batch["image"], train=True, rngs={"dropout": dropout}
             )
-            return pixel_cross_entropy(
-                logits,
-                batch["label"],
+            loss = partial(
+                pixel_cross_entropy,
                 normalize=normalize,
                 class_weights=class_weights,
                 keep_rate=keep_rate,
                 rng=sampling,
             )
+            if not heads:
+                return loss(logits, batch["label"])
+            return sum(loss(logits[h], batch["label"][..., t]) for t, h in enumerate(heads))
 
         loss, grads = jax.value_and_grad(loss_fn)(state.params)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -82,12 +87,21 @@ def make_train_step(
     return jax.jit(train_step, donate_argnums=0)
 
 
-def make_eval_step(model: nn.Module, num_classes: int):
-    """``eval_step(params, image, label) -> ((C, C) confusion, (N, H, W) predictions)``."""
+def make_eval_step(model: nn.Module, num_classes: int | tuple[int, ...], heads=()):
+    """``eval_step(params, image, label) -> ([(C, C) confusion per head], (N, H, W) predictions
+    of the first head)``. With ``heads`` (names, in order) the label is (N, H, W, T) and
+    ``num_classes`` has one count per head."""
 
     def eval_step(params, image, label):
-        predicted = jnp.argmax(model.apply({"params": params}, image), axis=-1)
-        return confusion_matrix(label, predicted, num_classes), predicted
+        out = model.apply({"params": params}, image)
+        if not heads:
+            predicted = jnp.argmax(out, axis=-1)
+            return [confusion_matrix(label, predicted, num_classes)], predicted
+        predicted = [jnp.argmax(out[h], axis=-1) for h in heads]
+        confusions = [
+            confusion_matrix(label[..., t], predicted[t], num_classes[t]) for t in range(len(heads))
+        ]
+        return confusions, predicted[0]
 
     return jax.jit(eval_step)
 
@@ -98,18 +112,21 @@ def make_predict(model: nn.Module):
 
 
 def evaluate(
-    eval_step, params, examples, preprocess, num_classes: int, keep: int = 0
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Confusion matrix (int64) over ``examples``, each scored whole at its own size (no
-    padding, so scores are native-size scores), and the predictions of the first ``keep``.
-    ``preprocess`` maps an example to the net's input."""
-    total = np.zeros((num_classes, num_classes), np.int64)
+    eval_step, params, examples, preprocess, targets, keep: int = 0
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Confusion matrices (int64, one per head) over ``examples``, each scored whole at its own
+    size (no padding, so scores are native-size scores), and the predictions of the first
+    ``keep``. ``preprocess`` maps an example to the net's input, ``targets`` to its labels."""
+    totals: list[np.ndarray] = []
     kept = []
     for k, example in enumerate(examples):
         image = preprocess(example)[None]
-        label = np.asarray(example["label"], np.int32)[None]
-        confusion, predicted = eval_step(params, image, label)
-        total += np.asarray(confusion, np.int64)
+        label = np.asarray(targets(example), np.int32)[None]
+        confusions, predicted = eval_step(params, image, label)
+        confusions = [np.asarray(c, np.int64) for c in confusions]
+        totals = (
+            confusions if not totals else [a + b for a, b in zip(totals, confusions, strict=True)]
+        )
         if k < keep:
             kept.append(np.asarray(predicted[0]))
-    return total, kept
+    return totals, kept

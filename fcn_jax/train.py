@@ -15,7 +15,7 @@ import numpy as np
 
 from fcn_jax.checkpoint import Checkpoints
 from fcn_jax.data.datasets import open_dataset
-from fcn_jax.data.pipeline import INPUTS, model_input, train_batches
+from fcn_jax.data.pipeline import INPUTS, labels_of, model_input, train_batches
 from fcn_jax.layers import Deconv
 from fcn_jax.losses import VOID
 from fcn_jax.metrics import scores
@@ -69,6 +69,28 @@ def initialise(params: dict, init_from: str, streams: list[str]) -> tuple[dict, 
     return result, copied
 
 
+HEAD_NAMES = {"semantic": "sem", "geometric": "geo"}  # layer suffixes, as the reference's
+
+
+def eval_parts(model, description: dict) -> tuple:
+    """(eval_step, preprocess, targets) for a model description."""
+    heads = description.get("heads", ())
+    counts = tuple(n for _, n in heads) or description["num_classes"]
+    eval_step = make_eval_step(model, counts, tuple(name for name, _ in heads))
+    prep = partial(model_input, inputs=description.get("inputs", "color"),
+                   means=input_means(description))  # fmt: skip
+    targets = partial(labels_of, tasks=description.get("tasks", ("semantic",)), where="val")
+    return eval_step, prep, targets
+
+
+def scores_by_task(confusions: list, tasks) -> dict:
+    """The first task's scores, with every further task's scores under its name."""
+    result = scores(confusions[0])
+    for task, confusion in zip(tasks[1:], confusions[1:], strict=True):
+        result[task] = scores(confusion)
+    return result
+
+
 def input_means(description: dict) -> dict:
     """The means :func:`~fcn_jax.data.pipeline.model_input` needs, from a model description."""
     return {"color": tuple(description["mean_rgb"]), **description.get("extra_means", {})}
@@ -82,6 +104,7 @@ def model_from(description: dict):
         width=description["width"],
         learnable_upsampling=description["learnable_upsampling"],
         streams=tuple(description.get("streams", ())),
+        heads=tuple((name, count) for name, count in description.get("heads", ())),
     )
 
 
@@ -93,29 +116,33 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         raise NotImplementedError(
             f"config.input={inputs!r}: unknown; inputs available: {', '.join(INPUTS)}"
         )
-    if config.get("tasks", ("semantic",)) not in (("semantic",), None):
+    tasks = tuple(config.get("tasks", None) or ("semantic",))
+    if tasks not in (("semantic",), ("semantic", "geometric")):
         raise NotImplementedError(
-            f"config.tasks={config.tasks!r}: the two-head SIFT Flow net (semantic and "
-            "geometric) is not in this release; the dataset already carries both label maps"
+            f"config.tasks={tasks!r}: supported are ('semantic',) and ('semantic', 'geometric')"
         )
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     dataset = open_dataset(config.dataset, **dataset_options(config))
+    counts = [dataset.num_classes] + [len(dataset.task_class_names[t]) for t in tasks[1:]]
+    heads = [[HEAD_NAMES[t], n] for t, n in zip(tasks, counts, strict=True)] if tasks[1:] else []
     description = {
         **model_description(config, dataset),
+        "tasks": list(tasks),
+        "heads": heads,
         "inputs": inputs,
         "streams": inputs.split("|") if "|" in inputs else [],
         "extra_means": dataset.extra_means,
     }
     model = model_from(description)
-    prep = partial(model_input, inputs=inputs, means=input_means(description))
     single = model.stream if isinstance(model, LateFusion) else model
     frozen = (
         []
         if config.learnable_upsampling
         else [name for name, kind in layer_types(single).items() if kind is Deconv]
     )
-    sample = (1, 64, 64, prep(dataset.val[0]).shape[-1])
+    channels = model_input(dataset.val[0], inputs, input_means(description)).shape[-1]
+    sample = (1, 64, 64, channels)
     shapes = jax.eval_shape(model.init, jax.random.key(0), np.zeros(sample, np.float32))
     opt = config.optimizer
     tx = make_optimizer(
@@ -148,17 +175,19 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         normalize=loss_cfg.normalize,
         class_weights=None if loss_cfg.class_weights is None else list(loss_cfg.class_weights),
         keep_rate=loss_cfg.keep_rate,
+        heads=tuple(name for name, _ in heads),
     )
-    eval_step = make_eval_step(model, dataset.num_classes)
+    eval_step, prep, targets = eval_parts(model, description)
     val = [dataset.val[i] for i in range(len(dataset.val))]
     batches = train_batches(
         dataset.train,
         batch_size=config.batch_size,
         seed=config.seed,
         mean_rgb=dataset.mean_rgb,
-        num_classes=dataset.num_classes,
+        num_classes=counts,
         total_steps=config.total_steps,
         inputs=inputs,
+        tasks=tasks,
         extra_means=dataset.extra_means,
         multiple=config.bucket_multiple,
         flip=config.flip,
@@ -173,10 +202,10 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     log = RunLog(workdir)
 
     def validate(step: int) -> dict:
-        confusion, predicted = evaluate(
-            eval_step, state.params, val, prep, dataset.num_classes, config.num_tiles
+        confusions, predicted = evaluate(
+            eval_step, state.params, val, prep, targets, config.num_tiles
         )
-        result = {**scores(confusion), "eval_compilations": eval_step._cache_size()}
+        result = {**scores_by_task(confusions, tasks), "eval_compilations": eval_step._cache_size()}
         log.write(step, "val", result)
         rows = [(e["image"], e["label"], p) for e, p in zip(val, predicted, strict=False)]
         if rows:

@@ -23,6 +23,7 @@ class Dataset:
     class_names: tuple[str, ...]
     mean_rgb: tuple[float, float, float]
     extra_means: dict = field(default_factory=dict)  # e.g. NYUD's 'hha' and 'log_depth'
+    task_class_names: dict = field(default_factory=dict)  # e.g. SIFT Flow's 'geometric'
 
     @property
     def num_classes(self) -> int:
@@ -69,6 +70,7 @@ def open_dataset(
                 splits["class_names"],
                 splits["mean_rgb"],
                 splits["extra_means"],
+                splits["task_class_names"],
             )
         case _:
             raise ValueError(

@@ -74,6 +74,11 @@ def open_prepared(name: str, data_dir: str | Path | None = None) -> dict:
         "val": Decoded(sources["val"]),
         "class_names": tuple(metadata["class_names"]),
         "mean_rgb": tuple(metadata["mean_rgb"]),
+        "task_class_names": (
+            {"geometric": tuple(metadata["geo_class_names"])}
+            if "geo_class_names" in metadata
+            else {}
+        ),
         "extra_means": {
             key.removeprefix("mean_"): value
             for key, value in metadata.items()

@@ -23,6 +23,7 @@ def build(
     width: float = 1.0,
     learnable_upsampling: bool = False,
     streams: tuple[str, ...] = (),
+    heads: tuple[tuple[str, int], ...] = (),
 ) -> FCN | LateFusion:
     """The FCN ``arch`` (one of ``ARCHS``) with ``num_classes`` outputs.
 
@@ -31,7 +32,9 @@ def build(
     is centred on input pixel i without the huge margin. ``width`` scales every channel count
     (for tests and quick experiments); ``learnable_upsampling`` lets the deconvolutions train.
     ``streams`` (e.g. ``('color', 'hha')``) builds a late-fusion net: one such FCN per stream,
-    each on 3 consecutive input channels, their logits summed.
+    each on 3 consecutive input channels, their logits summed. ``heads`` (e.g. ``(('sem', 33),
+    ('geo', 3))``) shares the trunk between several suffixed heads (SIFT Flow); the net then
+    returns a dict of logits by head and ``num_classes`` is unused.
     """
     if align not in ALIGNMENTS:
         raise ValueError(f"align must be one of {ALIGNMENTS}, got {align!r}")
@@ -63,5 +66,5 @@ def build(
             skips, upscore = (), Upscore("upscore", 63, 32)
         case _:
             raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
-    net = FCN(num_classes, trunk, upscore, skips, learnable_upsampling)
+    net = FCN(num_classes, trunk, upscore, skips, learnable_upsampling, tuple(heads))
     return LateFusion(net, tuple(streams)) if streams else net
