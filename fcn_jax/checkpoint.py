@@ -94,3 +94,32 @@ class Checkpoints:
         """Wait for pending saves and release the manager."""
         self.manager.wait_until_finished()
         self.manager.close()
+
+
+def load_params(workdir: str | Path, step: int | str | None = None) -> dict:
+    """The params of a training run: its latest checkpoint, or ``step`` ('best' or a number)."""
+    checkpoints = Checkpoints(Path(workdir) / "checkpoints", read_only=True)
+    return checkpoints.restore_params(checkpoints.resolve(step or "latest"))
+
+
+class CheckpointMismatch(ValueError):
+    """A workdir's checkpoint belongs to a different net than the config asks for."""
+
+
+IDENTITY = {"arch": None, "num_classes": None, "width": None, "align": None,
+            "inputs": "color", "streams": [], "heads": []}  # fmt: skip
+
+
+def check_same_net(saved: dict, wanted: dict, workdir: str | Path) -> None:
+    """Raise if the saved model description differs from the wanted one in anything that
+    shapes the params (fields missing from older descriptions take their defaults)."""
+    differences = [
+        f"{key} {saved.get(key, default)!r} (saved) vs {wanted.get(key, default)!r} (config)"
+        for key, default in IDENTITY.items()
+        if saved.get(key, default) != wanted.get(key, default)
+    ]
+    if differences:
+        raise CheckpointMismatch(
+            f"{workdir} holds checkpoints of a different net: {'; '.join(differences)}. "
+            f"Use a new --workdir, or --config.init_from={workdir} to start from its weights."
+        )

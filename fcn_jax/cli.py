@@ -87,6 +87,7 @@ def _load_config(overrides: list[str]):
 
 
 def _train(args: argparse.Namespace, overrides: list[str]) -> int:
+    from fcn_jax.checkpoint import CheckpointMismatch
     from fcn_jax.data.datasets import DatasetNotReady
     from fcn_jax.data.folder import FolderError
     from fcn_jax.train import train_and_evaluate
@@ -96,7 +97,7 @@ def _train(args: argparse.Namespace, overrides: list[str]) -> int:
     print(f"workdir: {workdir}")
     try:
         result = train_and_evaluate(config, workdir)
-    except (DatasetNotReady, FolderError, NotImplementedError) as err:
+    except (DatasetNotReady, FolderError, NotImplementedError, CheckpointMismatch) as err:
         raise SystemExit(f"fcn-jax train: {err}") from err
     print(format_scores(result, _class_names(workdir)))
     return 0

@@ -49,7 +49,8 @@ def make_train_step(
     keep_rate: float | None = None,
     heads: tuple[str, ...] = (),
 ):
-    """``train_step(state, batch) -> (state, {'loss'})``, jitted, donating the old state.
+    """``train_step(state, batch) -> (state, {'loss', 'grad_norm'})``, jitted, donating the
+    old state.
 
     ``batch`` holds 'image' (N, H, W, C) float32 and 'label' (N, H, W) int32 with 255 void.
     Compiles once per batch shape; shapes are bucketed upstream. With ``heads`` the label is
@@ -82,7 +83,7 @@ def make_train_step(
             opt_state=opt_state,
             rng=jax.random.key_data(rng),
         )
-        return new, {"loss": loss}
+        return new, {"loss": loss, "grad_norm": optax.global_norm(grads)}
 
     return jax.jit(train_step, donate_argnums=0)
 

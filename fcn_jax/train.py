@@ -6,6 +6,7 @@ This is the edge where a config is read; everything it calls takes plain argumen
 from __future__ import annotations
 
 import json
+import math
 import time
 from functools import partial
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from fcn_jax.checkpoint import Checkpoints
+from fcn_jax.checkpoint import Checkpoints, check_same_net
 from fcn_jax.data.datasets import open_dataset
 from fcn_jax.data.pipeline import INPUTS, labels_of, model_input, train_batches
 from fcn_jax.layers import Deconv
@@ -160,7 +161,9 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     state = init_state(model, tx, sample, config.seed)
     checkpoints = Checkpoints(workdir / "checkpoints", keep=config.keep_checkpoints)
     if checkpoints.steps():
-        state = checkpoints.restore(checkpoints.resolve("latest"), state)
+        latest = checkpoints.resolve("latest")
+        check_same_net(checkpoints.model(latest), description, workdir)
+        state = checkpoints.restore(latest, state)
         print(f"resumed from step {int(state.step)} in {workdir}")
     elif config.init_from:
         params, copied = initialise(state.params, config.init_from, description["streams"])
@@ -218,38 +221,48 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     padded = real = 0
     start = time.time()
     plain_every = max(config.log_every, total // 20)  # progress lines when not on a terminal
-    with progress_bar() as bar:
-        task = bar.add_task("train", total=total, completed=first, loss=0.0, rate=0.0)
-        for step in range(first + 1, total + 1):
-            batch = next(batches)
-            padded += batch["label"].size
-            real += int((batch["label"] != VOID).sum())
-            state, metrics = train_step(state, batch)
-            last = step == total
-            if step % config.log_every == 0 or last:
-                loss, rate = float(metrics["loss"]), (step - first) / (time.time() - start)
-                bar.update(task, completed=step, loss=loss, rate=rate)
-                if not bar.console.is_terminal and (step % plain_every == 0 or last):
-                    eta = (total - step) / max(rate, 1e-9)
-                    print(f"step {step}/{total} loss {loss:.4f} {rate:.2f} steps/s ETA {eta:.0f} s")
-                compiled = train_step._cache_size()
-                overhead = padded / max(real, 1) - 1
-                log.write(
-                    step,
-                    "train",
-                    {
-                        "loss": loss,
-                        "steps_per_s": rate,
-                        "compilations": compiled,
-                        "padding_overhead": overhead,
-                    },
-                )
-            evaluated = step % config.eval_every == 0 or last
-            if evaluated:
-                result = validate(step)
-            if step % config.checkpoint_every == 0 or last:
-                checkpoints.save(step, state, description, result if evaluated else None)
-    checkpoints.close()
-    log.close()
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task("train", total=total, completed=first, loss=0.0, rate=0.0)
+            for step in range(first + 1, total + 1):
+                batch = next(batches)
+                padded += batch["label"].size
+                real += int((batch["label"] != VOID).sum())
+                state, metrics = train_step(state, batch)
+                loss, grad_norm = float(metrics["loss"]), float(metrics["grad_norm"])
+                if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+                    raise FloatingPointError(
+                        f"step {step}: loss {loss}, gradient norm {grad_norm}; training stopped. "
+                        f"Checkpoints {checkpoints.steps()} are untouched; none was written "
+                        "after them."
+                    )
+                last = step == total
+                if step % config.log_every == 0 or last:
+                    rate = (step - first) / (time.time() - start)
+                    bar.update(task, completed=step, loss=loss, rate=rate)
+                    if not bar.console.is_terminal and (step % plain_every == 0 or last):
+                        eta = (total - step) / max(rate, 1e-9)
+                        print(f"step {step}/{total} loss {loss:.4f} {rate:.2f} steps/s", end=" ")
+                        print(f"ETA {eta:.0f} s")
+                    compiled = train_step._cache_size()
+                    overhead = padded / max(real, 1) - 1
+                    log.write(
+                        step,
+                        "train",
+                        {
+                            "loss": loss,
+                            "steps_per_s": rate,
+                            "compilations": compiled,
+                            "padding_overhead": overhead,
+                        },
+                    )
+                evaluated = step % config.eval_every == 0 or last
+                if evaluated:
+                    result = validate(step)
+                if step % config.checkpoint_every == 0 or last:
+                    checkpoints.save(step, state, description, result if evaluated else None)
+    finally:  # pending asynchronous saves complete, even when training stops on an error
+        checkpoints.close()
+        log.close()
     (workdir / "final_metrics.json").write_text(json.dumps(result, indent=2))
     return result

@@ -17,11 +17,9 @@ def load_params(source: str | Path) -> dict:
 
         with np.load(path) as data:
             return state_to_params(dict(data))
-    from fcn_jax.checkpoint import Checkpoints
+    from fcn_jax.checkpoint import load_params as load_run
 
-    checkpoints = Checkpoints(path / "checkpoints", read_only=True)
-    step = checkpoints.resolve("latest")
-    return checkpoints.restore_params(step)
+    return load_run(path)
 
 
 def transplant(target: dict, source: dict) -> tuple[dict, list[str]]:

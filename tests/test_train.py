@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from fcn_jax import cli
-from fcn_jax.checkpoint import Checkpoints
+from fcn_jax.checkpoint import CheckpointMismatch, Checkpoints
+from fcn_jax.checkpoint import load_params as load_run
 from fcn_jax.data.datasets import open_dataset
 from fcn_jax.data.pipeline import train_batches
 from fcn_jax.default_config import get_config
@@ -131,3 +132,25 @@ def test_staged_training_copies_the_previous_stage(trained):
     wrong = {**source, "fc7": {"kernel": np.zeros((1, 1, 2, 2)), "bias": np.zeros(2)}}
     with pytest.raises(ValueError, match="fc7"):
         transplant(target, wrong)
+
+
+def test_a_workdir_of_another_net_is_refused_by_name(trained, tmp_path):
+    workdir, _ = trained
+    other = tmp_path / "other"
+    shutil.copytree(workdir, other)
+    with pytest.raises(CheckpointMismatch, match=r"arch 'fcn8s' \(saved\) vs 'fcn32s'.*init_from"):
+        train_and_evaluate(tiny_config(arch="fcn32s", total_steps=6), other)
+
+
+def test_a_non_finite_loss_stops_without_touching_the_checkpoints(trained, tmp_path):
+    workdir, _ = trained
+    run = tmp_path / "run"
+    shutil.copytree(workdir, run)
+    before = load_params(run)
+    poisoned = tiny_config(total_steps=6)
+    poisoned.loss.class_weights = (float("nan"),) * 6
+    with pytest.raises(FloatingPointError, match="step 5: loss nan"):
+        train_and_evaluate(poisoned, run)
+    assert Checkpoints(run / "checkpoints", read_only=True).steps() == [2, 4]
+    jax.tree.map(np.testing.assert_array_equal, load_params(run), before)
+    jax.tree.map(np.testing.assert_array_equal, load_run(run, "best"), load_run(run, 4))
