@@ -8,6 +8,8 @@ before anything is written.
 from __future__ import annotations
 
 import io
+import tarfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,22 @@ from fcn_jax.losses import VOID
 
 class BadExample(ValueError):
     """An example of a dataset being prepared is unusable; the message names the file."""
+
+
+def find_or_extract(manual_dir: Path, search, archive: str) -> list[Path]:
+    """``search()``'s results; if there are none, the official ``archive`` (tar or zip) in
+    ``manual_dir`` is extracted once into ``manual_dir/extracted`` and searched again."""
+    found = search()
+    path = Path(manual_dir) / archive
+    if not found and path.exists():
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as packed:
+                packed.extractall(Path(manual_dir) / "extracted")
+        else:
+            with tarfile.open(path) as packed:
+                packed.extractall(Path(manual_dir) / "extracted", filter="data")
+        found = search()
+    return found
 
 
 def features(extra_labels: tuple[str, ...] = ()) -> tfds.features.FeaturesDict:

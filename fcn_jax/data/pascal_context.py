@@ -8,7 +8,6 @@ by name to 1..59; every other label becomes 0 (background).
 
 from __future__ import annotations
 
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ import scipy.io
 import tensorflow_datasets as tfds
 
 from fcn_jax.data import voc
-from fcn_jax.data.encoded import BadExample, checked_example, features
+from fcn_jax.data.encoded import BadExample, checked_example, features, find_or_extract
 from fcn_jax.data.sbd import png_bytes, read_ids
 
 CLASSES_59 = (
@@ -41,11 +40,7 @@ def find_labels(manual_dir: Path) -> Path:
             p.parent for p in manual_dir.rglob("labels.txt") if any(p.parent.rglob("*.mat"))
         )
 
-    found = search()
-    if not found and (manual_dir / ARCHIVE[0]).exists():
-        with tarfile.open(manual_dir / ARCHIVE[0]) as tar:
-            tar.extractall(manual_dir / "extracted", filter="data")
-        found = search()
+    found = find_or_extract(manual_dir, search, ARCHIVE[0])
     if not found:
         raise FileNotFoundError(
             f"{manual_dir}: no PASCAL-Context labels.txt beside its .mat label maps, nor "

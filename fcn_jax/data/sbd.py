@@ -11,7 +11,6 @@ that are not in SBD train. It is derived here from the two official files, not t
 from __future__ import annotations
 
 import io
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from fcn_jax.data import voc
-from fcn_jax.data.encoded import BadExample, checked_example, features
+from fcn_jax.data.encoded import BadExample, checked_example, features, find_or_extract
 
 ARCHIVE = (
     "benchmark.tgz",
@@ -36,11 +35,7 @@ def find_sbd(manual_dir: Path) -> Path:
     def search():
         return sorted(p.parent for p in manual_dir.rglob("cls") if (p.parent / "img").is_dir())
 
-    found = search()
-    if not found and (manual_dir / ARCHIVE[0]).exists():
-        with tarfile.open(manual_dir / ARCHIVE[0]) as tar:
-            tar.extractall(manual_dir / "extracted", filter="data")
-        found = search()
+    found = find_or_extract(manual_dir, search, ARCHIVE[0])
     if not found:
         raise FileNotFoundError(
             f"{manual_dir}: no SBD dataset/ folder (img/, cls/) nor {ARCHIVE[0]}; "

@@ -9,14 +9,19 @@ images of ``TestSet1.txt``; the rest is training (2,488).
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import scipy.io
 import tensorflow_datasets as tfds
 
-from fcn_jax.data.encoded import BadExample, checked_example, decode_image, features
+from fcn_jax.data.encoded import (
+    BadExample,
+    checked_example,
+    decode_image,
+    features,
+    find_or_extract,
+)
 from fcn_jax.data.sbd import png_bytes
 
 CLASS_NAMES = (
@@ -39,11 +44,7 @@ def find_root(manual_dir: Path) -> Path:
     def search():
         return sorted(p.parent for p in manual_dir.rglob("SemanticLabels") if p.is_dir())
 
-    found = search()
-    if not found and (manual_dir / ARCHIVE[0]).exists():
-        with zipfile.ZipFile(manual_dir / ARCHIVE[0]) as archive:
-            archive.extractall(manual_dir / "extracted")
-        found = search()
+    found = find_or_extract(manual_dir, search, ARCHIVE[0])
     if not found:
         raise FileNotFoundError(
             f"{manual_dir}: no SIFT Flow folder (Images/, SemanticLabels/, GeoLabels/) nor "

@@ -6,12 +6,11 @@ extracted ``VOCdevkit/VOC20xx`` folder; nothing is downloaded.
 
 from __future__ import annotations
 
-import tarfile
 from pathlib import Path
 
 import tensorflow_datasets as tfds
 
-from fcn_jax.data.encoded import BadExample, checked_example, features
+from fcn_jax.data.encoded import BadExample, checked_example, features, find_or_extract
 
 CLASS_NAMES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
@@ -39,12 +38,7 @@ def find_devkit(manual_dir: Path, year: int, task: str = "Segmentation") -> Path
         marker = f"ImageSets/{task}/train.txt"
         return sorted(p.parents[2] for p in manual_dir.rglob(f"VOC{year}/{marker}"))
 
-    found = search()
-    archive = manual_dir / ARCHIVES[year][0]
-    if not found and archive.exists():
-        with tarfile.open(archive) as tar:
-            tar.extractall(manual_dir / "extracted", filter="data")
-        found = search()
+    found = find_or_extract(manual_dir, search, ARCHIVES[year][0])
     if not found:
         name, url = ARCHIVES[year]
         raise FileNotFoundError(
