@@ -3,18 +3,39 @@
 A checkpoint holds the train state and, beside it, the JSON description of the model and its
 preprocessing, so evaluation and prediction rebuild exactly the net that was trained. Orbax
 writes each step to a temporary directory and renames it when complete, so an interrupted save
-never leaves a half-written checkpoint that looks valid. The latest ``keep`` steps and the step
-with the best validation mean IU are kept.
+never leaves a half-written checkpoint that looks valid (a process killed mid-save leaves a
+``*.orbax-checkpoint-tmp`` directory that is never listed and is removed on the next start).
+The latest ``keep`` steps and the step with the best validation mean IU are kept. A save that
+fails (disk full, directory not writable) raises :class:`CheckpointError` naming the step and
+the directory; the steps saved before it stay as they were.
 """
 
 from __future__ import annotations
 
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
 BEST_METRIC = "mean_iu"
+
+
+class CheckpointError(OSError):
+    """A checkpoint could not be written."""
+
+
+def check_writable(directory: str | Path) -> None:
+    """Raise :class:`CheckpointError` now, not hours later at the first save, if files cannot
+    be created in ``directory``."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory) as probe:
+            probe.write(b"0")
+    except OSError as err:
+        raise CheckpointError(f"cannot write to {directory}: {err}") from err
 
 
 class Checkpoints:
@@ -39,18 +60,51 @@ class Checkpoints:
             preservation_policy=policy,
             read_only=read_only,
             create=not read_only,
+            cleanup_tmp_directories=not read_only,
         )
         self.manager = ocp.CheckpointManager(
-            self.directory, item_names=("state", "model"), options=options
+            self.directory, item_names=("state", "model", "data"), options=options
         )
+        self.pending: int | None = None  # the step being written in the background
 
-    def save(self, step: int, state, model: dict, metrics: dict | None = None) -> None:
-        """Save ``state`` and the ``model`` description at ``step`` (asynchronously)."""
-        args = ocp.args.Composite(
-            state=ocp.args.StandardSave(state), model=ocp.args.JsonSave(model)
-        )
+    def save(
+        self,
+        step: int,
+        state,
+        model: dict,
+        metrics: dict | None = None,
+        data: dict | None = None,
+    ) -> None:
+        """Save ``state``, the ``model`` description and the ``data`` iterator's position at
+        ``step``; the arrays are written in the background."""
+        items = {"state": ocp.args.StandardSave(state), "model": ocp.args.JsonSave(model)}
+        if data is not None:
+            items["data"] = ocp.args.JsonSave(data)
         scalars = None if metrics is None else {BEST_METRIC: float(metrics[BEST_METRIC])}
-        self.manager.save(step, args=args, metrics=scalars)
+        with self._failures(step):
+            self.manager.save(step, args=ocp.args.Composite(**items), metrics=scalars)
+        self.pending = step
+
+    @contextmanager
+    def _failures(self, step: int | None):
+        """Turn an error of Orbax's while saving into a :class:`CheckpointError` saying which
+        step failed and which steps are still good."""
+        try:
+            yield
+        except Exception as err:
+            failed = self.pending if self.pending is not None else step
+            self.pending = None
+            intact = sorted(s for s in self.steps() if s != failed)
+            raise CheckpointError(
+                f"saving the checkpoint of step {failed} in {self.directory} failed (disk full "
+                f"or not writable?): {err}. Checkpoints {intact} are intact."
+            ) from err
+
+    def wait(self) -> None:
+        """Block until the background save is complete; raise if it failed."""
+        with self._failures(self.pending):
+            self.manager.wait_until_finished()
+        self.pending = None
 
     def steps(self) -> list[int]:
         return list(self.manager.all_steps())
@@ -85,15 +139,24 @@ class Checkpoints:
         args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
         return self.manager.restore(step, args=args)["state"]
 
+    def data(self, step: int) -> dict | None:
+        """The data iterator's position saved with ``step`` (None for older checkpoints)."""
+        if not (self.directory / str(step) / "data").exists():
+            return None
+        args = ocp.args.Composite(data=ocp.args.JsonRestore())
+        return dict(self.manager.restore(step, args=args)["data"])
+
     def restore_params(self, step: int) -> dict:
         """Only the params saved at ``step``, whatever optimizer state they were saved with."""
         args = ocp.args.Composite(state=ocp.args.StandardRestore())
         return self.manager.restore(step, args=args)["state"]["params"]
 
     def close(self) -> None:
-        """Wait for pending saves and release the manager."""
-        self.manager.wait_until_finished()
-        self.manager.close()
+        """Wait for pending saves and release the manager; raise if a save failed."""
+        try:
+            self.wait()
+        finally:
+            self.manager.close()
 
 
 def load_params(workdir: str | Path, step: int | str | None = None) -> dict:

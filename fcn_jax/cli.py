@@ -87,17 +87,34 @@ def _load_config(overrides: list[str]):
 
 
 def _train(args: argparse.Namespace, overrides: list[str]) -> int:
-    from fcn_jax.checkpoint import CheckpointMismatch
+    from fcn_jax.checkpoint import CheckpointError, CheckpointMismatch
     from fcn_jax.data.datasets import DatasetNotReady
     from fcn_jax.data.folder import FolderError
+    from fcn_jax.interrupt import TrainingInterrupted
+    from fcn_jax.parallel import start_distributed, wants_distributed
     from fcn_jax.train import train_and_evaluate
 
     config = _load_config(overrides)
+    if wants_distributed(args.coordinator, args.num_processes, args.process_id):
+        start_distributed(args.coordinator, args.num_processes, args.process_id)
+        if args.workdir is None:
+            raise SystemExit("fcn-jax train: --workdir (one shared directory) is required with "
+                             "several processes")  # fmt: skip
     workdir = args.workdir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}"
     print(f"workdir: {workdir}")
     try:
         result = train_and_evaluate(config, workdir)
-    except (DatasetNotReady, FolderError, NotImplementedError, CheckpointMismatch) as err:
+    except TrainingInterrupted as stopped:
+        print(f"fcn-jax train: {stopped}", file=sys.stderr)
+        return stopped.exit_code
+    except (
+        DatasetNotReady,
+        FolderError,
+        NotImplementedError,
+        CheckpointMismatch,
+        CheckpointError,
+        FloatingPointError,
+    ) as err:
         raise SystemExit(f"fcn-jax train: {err}") from err
     print(format_scores(result, _class_names(workdir)))
     return 0
@@ -126,7 +143,7 @@ SCORE_KEYS = ("pixel_accuracy", "mean_accuracy", "mean_iu", "fw_iu")
 def _restore(workdir: str, which: str):
     """(model description, model, params, step) of a training workdir's checkpoint."""
     from fcn_jax.checkpoint import Checkpoints
-    from fcn_jax.train import model_from
+    from fcn_jax.describe import model_from
 
     checkpoints = Checkpoints(Path(workdir) / "checkpoints", read_only=True)
     try:
@@ -139,8 +156,8 @@ def _restore(workdir: str, which: str):
 
 def _eval(args: argparse.Namespace) -> int:
     from fcn_jax.data.datasets import open_dataset
+    from fcn_jax.describe import dataset_options, eval_parts, scores_by_task
     from fcn_jax.steps import evaluate
-    from fcn_jax.train import dataset_options, eval_parts, scores_by_task
 
     description, model, params, step = _restore(args.workdir, args.checkpoint)
     config = json.loads((Path(args.workdir) / "config.json").read_text())
@@ -246,6 +263,13 @@ def parser() -> argparse.ArgumentParser:
         "--config FILE and --config.FIELD=VALUE.",
     )
     train.add_argument("--workdir", help="output directory (default runs/<timestamp>)")
+    hosts = train.add_argument_group(
+        "several processes (jax.distributed; also read from JAX_COORDINATOR_ADDRESS, "
+        "JAX_NUM_PROCESSES, JAX_PROCESS_ID)"
+    )
+    hosts.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0")
+    hosts.add_argument("--num-processes", type=int, metavar="N")
+    hosts.add_argument("--process-id", type=int, metavar="I")
     train.set_defaults(run=_train)
 
     ev = commands.add_parser("eval", help="score a trained checkpoint on the validation split")

@@ -29,6 +29,10 @@ def get_config() -> ConfigDict:
     config.checkpoint_every = 400
     config.batch_size = 8
     config.seed = 0
+    # devices: data parallel over every device of every process ('sharding': jit with a
+    # NamedSharding on a ('data',) mesh; 'pmap': the same step under jax.pmap)
+    config.parallel = "sharding"
+    config.num_devices = 0  # 0: all; N: the first N devices (one process only)
     config.log_every = 10
     config.keep_checkpoints = 2
     config.num_tiles = 4

@@ -43,8 +43,38 @@ def pixel_cross_entropy(
 
     Labels must be valid (:func:`check_labels`); when they are concrete this is checked here.
     """
-    if normalize not in ("sum", "mean"):
-        raise ValueError(f"normalize must be 'sum' or 'mean', got {normalize!r}")
+    keep = None
+    if keep_rate is not None and keep_rate < 1:
+        if rng is None:
+            raise ValueError("loss sampling (keep_rate < 1) needs an rng")
+        keep = jax.random.bernoulli(rng, keep_rate, labels.shape)
+    total, valid = pixel_loss_terms(
+        logits, labels, class_weights=class_weights, keep=keep, keep_rate=keep_rate
+    )
+    return total / loss_denominator(normalize, labels.shape[0], valid)
+
+
+def loss_denominator(normalize: str, batch_size, valid_pixels) -> jax.Array:
+    """What the summed loss is divided by: the batch size ('sum', the reference's) or the
+    number of valid pixels ('mean')."""
+    if normalize == "sum":
+        return jnp.asarray(batch_size, jnp.float32)
+    if normalize == "mean":
+        return jnp.maximum(valid_pixels, 1).astype(jnp.float32)
+    raise ValueError(f"normalize must be 'sum' or 'mean', got {normalize!r}")
+
+
+def pixel_loss_terms(
+    logits: jax.Array,
+    labels: jax.Array,
+    *,
+    class_weights: jax.Array | None = None,
+    keep: jax.Array | None = None,
+    keep_rate: float | None = None,
+) -> tuple[jax.Array, jax.Array]:
+    """(summed weighted cross-entropy, number of valid pixels): the two sums a loss over
+    several devices adds up before normalising. ``keep`` is the loss-sampling mask (N, H, W),
+    its kept cells scaled by 1 / ``keep_rate``."""
     if logits.shape[:-1] != labels.shape:
         raise ValueError(f"logits {logits.shape} and labels {labels.shape} do not match")
     if not isinstance(labels, jax.core.Tracer):
@@ -55,12 +85,6 @@ def pixel_cross_entropy(
     weight = valid.astype(jnp.float32)
     if class_weights is not None:
         weight = weight * jnp.asarray(class_weights, jnp.float32)[safe]
-    if keep_rate is not None and keep_rate < 1:
-        if rng is None:
-            raise ValueError("loss sampling (keep_rate < 1) needs an rng")
-        keep = jax.random.bernoulli(rng, keep_rate, labels.shape)
+    if keep is not None:
         weight = weight * keep / keep_rate
-    total = jnp.sum(losses * weight)
-    if normalize == "sum":
-        return total / labels.shape[0]
-    return total / jnp.maximum(jnp.sum(valid), 1)
+    return jnp.sum(losses * weight), jnp.sum(valid)

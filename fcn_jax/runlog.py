@@ -22,15 +22,20 @@ from fcn_jax.viz import learning_curve
 
 class RunLog:
     """Appends metrics to ``metrics.jsonl`` and TensorBoard events under ``workdir``, keeps the
-    history for ``learning_curve.png``."""
+    history for ``learning_curve.png``. Only the first process of a multi-process run writes
+    (``enabled``); the others' calls do nothing."""
 
-    def __init__(self, workdir: Path):
-        self.workdir = Path(workdir)
+    def __init__(self, workdir: Path, enabled: bool = True):
+        self.workdir, self.enabled = Path(workdir), enabled
+        if not enabled:
+            return
         self.jsonl = (self.workdir / "metrics.jsonl").open("a")
         self.events = EventFileWriter(str(self.workdir / "tensorboard"))
         self.history: dict[str, list[tuple[int, float]]] = {}
 
     def write(self, step: int, split: str, values: dict) -> None:
+        if not self.enabled:
+            return
         scalars = {k: float(v) for k, v in values.items() if isinstance(v, int | float)}
         record = {"step": step, "split": split, "time": time.time(), **values}
         self.jsonl.write(json.dumps(record) + "\n")
@@ -44,17 +49,21 @@ class RunLog:
             if key in scalars:
                 self.history.setdefault(f"{split} {key}", []).append((step, scalars[key]))
 
-    def plot(self) -> Path:
+    def plot(self) -> Path | None:
+        if not self.enabled:
+            return None
         path = self.workdir / "learning_curve.png"
         learning_curve(self.history).save(path)
         return path
 
     def close(self) -> None:
+        if not self.enabled:
+            return
         self.jsonl.close()
         self.events.close()
 
 
-def progress_bar() -> Progress:
+def progress_bar(enabled: bool = True) -> Progress:
     """Step, loss, steps/s and ETA."""
     return Progress(
         TextColumn("step"),
@@ -64,4 +73,5 @@ def progress_bar() -> Progress:
         TextColumn("{task.fields[rate]:.2f} steps/s"),
         TextColumn("ETA"),
         TimeRemainingColumn(),
+        disable=not enabled,
     )

@@ -12,8 +12,9 @@ import optax
 from flax import linen as nn
 from flax import struct
 
-from fcn_jax.losses import pixel_cross_entropy
+from fcn_jax.losses import VOID, loss_denominator, pixel_loss_terms
 from fcn_jax.metrics import confusion_matrix
+from fcn_jax.parallel import AXIS, DataParallel
 
 
 @struct.dataclass
@@ -48,34 +49,64 @@ def make_train_step(
     class_weights=None,
     keep_rate: float | None = None,
     heads: tuple[str, ...] = (),
-):
-    """``train_step(state, batch) -> (state, {'loss', 'grad_norm'})``, jitted, donating the
-    old state.
+    parallel: DataParallel | None = None,
+) -> TrainStep:
+    """``train_step(state, batch) -> (state, {'loss', 'grad_norm'})``, compiled, donating the
+    old state; with ``parallel`` both are in its placed form (:mod:`fcn_jax.parallel`).
 
     ``batch`` holds 'image' (N, H, W, C) float32 and 'label' (N, H, W) int32 with 255 void.
     Compiles once per batch shape; shapes are bucketed upstream. With ``heads`` the label is
     (N, H, W, T) and the loss is the sum of the heads' losses.
+
+    Randomness is drawn per example from the step's key folded with the example's position in
+    the global batch (dropout masks and loss sampling alike), so a step gives the same result
+    however the batch is split over devices and processes.
     """
+    axis = AXIS if parallel is not None and parallel.mode == "pmap" else None
+
+    def add(x):
+        return x if axis is None else jax.lax.psum(x, axis)
 
     def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         rng, dropout, sampling = jax.random.split(jax.random.wrap_key_data(state.rng), 3)
+        images, labels = batch["image"], batch["label"]
+        n = images.shape[0]
+        first = 0 if axis is None else jax.lax.axis_index(axis) * n
+        position = first + jnp.arange(n)
+        labels = labels[..., None] if not heads else labels
+        keep = None
+        if keep_rate is not None and keep_rate < 1:
+            keys = jax.vmap(partial(jax.random.fold_in, sampling))(position)
+            keep = jax.vmap(lambda k: jax.random.bernoulli(k, keep_rate, labels.shape[1:]))(keys)
+        valid = add(jnp.sum(labels != VOID, axis=(0, 1, 2)))
+        denominators = [
+            loss_denominator(normalize, add(n), valid[t]) for t in range(labels.shape[-1])
+        ]
 
         def loss_fn(params):
-            logits = model.apply(
-                {"params": params}, batch["image"], train=True, rngs={"dropout": dropout}
-            )
-            loss = partial(
-                pixel_cross_entropy,
-                normalize=normalize,
-                class_weights=class_weights,
-                keep_rate=keep_rate,
-                rng=sampling,
-            )
-            if not heads:
-                return loss(logits, batch["label"])
-            return sum(loss(logits[h], batch["label"][..., t]) for t, h in enumerate(heads))
+            def one(image, key):
+                out = model.apply(
+                    {"params": params}, image[None], train=True, rngs={"dropout": key}
+                )
+                return jax.tree.map(lambda a: a[0], out)
+
+            dropout_keys = jax.vmap(partial(jax.random.fold_in, dropout))(position)
+            logits = jax.vmap(one)(images, dropout_keys)
+            outputs = [logits[h] for h in heads] if heads else [logits]
+            total = 0.0
+            for t, (out, denominator) in enumerate(zip(outputs, denominators, strict=True)):
+                summed, _ = pixel_loss_terms(
+                    out,
+                    labels[..., t],
+                    class_weights=class_weights,
+                    keep=None if keep is None else keep[..., t],
+                    keep_rate=keep_rate,
+                )
+                total = total + summed / denominator
+            return total
 
         loss, grads = jax.value_and_grad(loss_fn)(state.params)
+        loss, grads = add(loss), jax.tree.map(add, grads)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         new = state.replace(
             step=state.step + 1,
@@ -83,9 +114,30 @@ def make_train_step(
             opt_state=opt_state,
             rng=jax.random.key_data(rng),
         )
-        return new, {"loss": loss, "grad_norm": optax.global_norm(grads)}
+        return new, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 
-    return jax.jit(train_step, donate_argnums=0)
+    if axis is None:
+        shardings = {} if parallel is None else {"out_shardings": parallel.replicated}
+        return TrainStep(jax.jit(train_step, donate_argnums=0, **shardings), pmapped=False)
+    return TrainStep(
+        jax.pmap(train_step, axis_name=AXIS, donate_argnums=0, devices=parallel.local_devices),
+        pmapped=True,
+    )
+
+
+class TrainStep:
+    """A compiled train step and how many times it compiled (one per batch shape)."""
+
+    def __init__(self, step, pmapped: bool):
+        self.step, self.pmapped, self.shapes = step, pmapped, set()
+
+    def __call__(self, state, batch):
+        self.shapes.add(tuple(np.shape(v) for v in jax.tree.leaves(batch)))
+        state, metrics = self.step(state, batch)
+        return state, (jax.tree.map(lambda m: m[0], metrics) if self.pmapped else metrics)
+
+    def compilations(self) -> int:
+        return len(self.shapes) if self.pmapped else self.step._cache_size()
 
 
 def make_eval_step(model: nn.Module, num_classes: int | tuple[int, ...], heads=()):

@@ -110,11 +110,11 @@ def test_processes_split_the_global_batch():
     parts = [batches(2, flip=False, process_index=p, process_count=2) for p in (0, 1)]
     for step in range(2):
         assert parts[0][step]["image"].shape[0] == 2
-        # process p holds examples p, p+2 of the global batch
+        # process p holds examples 2p, 2p+1 of the global batch: the parts end to end are it
         for p in (0, 1):
             for j in range(2):
                 got = parts[p][step]["image"][j]
-                want = whole[step]["image"][2 * j + p]
+                want = whole[step]["image"][2 * p + j]
                 h, w = min(got.shape[0], want.shape[0]), min(got.shape[1], want.shape[1])
                 np.testing.assert_array_equal(got[:h, :w], want[:h, :w])
     with pytest.raises(ValueError, match="divisible"):

@@ -77,6 +77,19 @@ def pad_batch(
     return {"image": batch_image, "label": batch_label}
 
 
+def pad_to(batch: dict[str, np.ndarray], height: int, width: int) -> dict[str, np.ndarray]:
+    """A padded batch padded further to (``height``, ``width``), as every process of a
+    multi-process run must agree on one shape: images with 0, labels with the void label."""
+    image, label = batch["image"], batch["label"]
+    if image.shape[1:3] == (height, width):
+        return batch
+    extra = ((0, 0), (0, height - image.shape[1]), (0, width - image.shape[2]))
+    return {
+        "image": np.pad(image, (*extra, (0, 0))),
+        "label": np.pad(label, extra + ((0, 0),) * (label.ndim - 3), constant_values=VOID),
+    }
+
+
 def _augment(image, label, rng, flip, scale, crop):
     """Random flip, scale (image bilinear, labels nearest) and crop (padding with the mean
     and the void label where the image is smaller than the crop)."""
@@ -169,14 +182,19 @@ def training_dataset(
     ``num_classes`` one count per task). ``sampling='replacement'`` is the reference's: each
     example is a random image, drawn with replacement; ``'epochs'`` shuffles the images once
     per epoch.
-    Example ``k`` of the global stream depends only on (seed, k); process ``p`` of ``P`` takes
-    examples ``k % P == p``, so the global batch is the same however many processes share it.
+    Example ``k`` of the global stream depends only on (seed, k); of each global batch, process
+    ``p`` of ``P`` takes the ``p``-th block of ``batch_size / P`` consecutive examples, so the
+    processes' parts laid end to end are the global batch, whatever the number of processes.
     """
     if batch_size % process_count:
         raise ValueError(f"batch_size {batch_size} is not divisible by {process_count} processes")
     if sampling not in ("replacement", "epochs"):
         raise ValueError(f"sampling must be 'replacement' or 'epochs', got {sampling!r}")
-    total = total_steps * batch_size
+    local = batch_size // process_count
+
+    def global_number(j: int) -> int:  # this process's j-th example in the global stream
+        return (j // local) * batch_size + process_index * local + j % local
+
     example = partial(
         _example,
         source=source,
@@ -191,9 +209,10 @@ def training_dataset(
         crop=crop,
     )
     return (
-        grain.MapDataset.range(total)[process_index::process_count]
+        grain.MapDataset.range(total_steps * local)
+        .map(global_number)
         .map(example)
-        .batch(batch_size // process_count, batch_fn=partial(_collate, multiple=multiple))
+        .batch(local, batch_fn=partial(_collate, multiple=multiple))
     )
 
 
