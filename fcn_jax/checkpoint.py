@@ -16,6 +16,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
@@ -147,8 +148,15 @@ class Checkpoints:
         return dict(self.manager.restore(step, args=args)["data"])
 
     def restore_params(self, step: int) -> dict:
-        """Only the params saved at ``step``, whatever optimizer state they were saved with."""
-        args = ocp.args.Composite(state=ocp.args.StandardRestore())
+        """Only the params saved at ``step``, whatever optimizer state, device count or number
+        of processes they were saved with, as arrays on this process's first device."""
+        saved = ocp.StandardCheckpointer().metadata(self.directory / str(step) / "state")
+        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        abstract = jax.tree.map(
+            lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+            dict(saved.item_metadata.tree),
+        )
+        args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
         return self.manager.restore(step, args=args)["state"]["params"]
 
     def close(self) -> None:

@@ -7,38 +7,18 @@ import jax
 import numpy as np
 import pytest
 from PIL import Image
+from tiny_run import tiny_config
 
 from fcn_jax import cli
 from fcn_jax.checkpoint import CheckpointMismatch, Checkpoints
 from fcn_jax.checkpoint import load_params as load_run
 from fcn_jax.data.datasets import open_dataset
 from fcn_jax.data.pipeline import train_batches
-from fcn_jax.default_config import get_config
 from fcn_jax.models import build
 from fcn_jax.optim import make_optimizer
 from fcn_jax.steps import init_state, make_train_step
 from fcn_jax.train import train_and_evaluate
 from fcn_jax.transplant import load_params, transplant
-
-
-def tiny_config(**overrides):
-    config = get_config()
-    config.width = 1 / 32
-    config.num_train, config.num_val = 16, 3
-    config.image_sizes = (64,)  # one shape: one compilation of each step
-    config.batch_size = 2
-    config.total_steps, config.eval_every, config.checkpoint_every = 4, 2, 2
-    config.log_every = 1
-    config.num_tiles = 2
-    config.update(overrides)
-    return config
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("run")
-    result = train_and_evaluate(tiny_config(), workdir)
-    return workdir, result
 
 
 def test_a_run_writes_everything_a_user_looks_at(trained):
