@@ -95,6 +95,7 @@ class Checkpoints:
         except Exception as err:
             failed = self.pending if self.pending is not None else step
             self.pending = None
+            self.manager.reload()  # what is on disk, not the steps it meant to remove
             intact = sorted(s for s in self.steps() if s != failed)
             raise CheckpointError(
                 f"saving the checkpoint of step {failed} in {self.directory} failed (disk full "
