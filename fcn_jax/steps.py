@@ -50,6 +50,8 @@ def make_train_step(
     keep_rate: float | None = None,
     heads: tuple[str, ...] = (),
     parallel: DataParallel | None = None,
+    dtype: str = "float32",
+    remat: bool = False,
 ) -> TrainStep:
     """``train_step(state, batch) -> (state, {'loss', 'grad_norm'})``, compiled, donating the
     old state; with ``parallel`` both are in its placed form (:mod:`fcn_jax.parallel`).
@@ -61,7 +63,12 @@ def make_train_step(
     Randomness is drawn per example from the step's key folded with the example's position in
     the global batch (dropout masks and loss sampling alike), so a step gives the same result
     however the batch is split over devices and processes.
+
+    ``dtype='bfloat16'`` computes the net in bfloat16 (params, gradients, the optimizer and the
+    loss stay float32). ``remat`` recomputes the forward pass's activations during the
+    backward pass instead of keeping them (less memory for big images, more compute).
     """
+    compute = jnp.dtype(dtype)
     axis = AXIS if parallel is not None and parallel.mode == "pmap" else None
 
     def add(x):
@@ -69,7 +76,7 @@ def make_train_step(
 
     def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         rng, dropout, sampling = jax.random.split(jax.random.wrap_key_data(state.rng), 3)
-        images, labels = batch["image"], batch["label"]
+        images, labels = batch["image"].astype(compute), batch["label"]
         n = images.shape[0]
         first = 0 if axis is None else jax.lax.axis_index(axis) * n
         position = first + jnp.arange(n)
@@ -91,7 +98,8 @@ def make_train_step(
                 return jax.tree.map(lambda a: a[0], out)
 
             dropout_keys = jax.vmap(partial(jax.random.fold_in, dropout))(position)
-            logits = jax.vmap(one)(images, dropout_keys)
+            forward = jax.checkpoint(one) if remat else one
+            logits = jax.vmap(forward)(images, dropout_keys)
             outputs = [logits[h] for h in heads] if heads else [logits]
             total = 0.0
             for t, (out, denominator) in enumerate(zip(outputs, denominators, strict=True)):

@@ -1,15 +1,20 @@
-"""The reference FCNs written directly in PyTorch, for the parity test.
+"""The reference FCNs written directly in PyTorch, as the PyTorch ports write them: for the
+parity tests and the side-by-side benchmark.
 
 Written from the reference prototxts' geometry, with the crop offsets the reference nets use
-typed in as the independent values our derived offsets must reproduce.
+typed in as the independent values our derived offsets must reproduce. Dropout after fc6 and
+fc7 is active in training mode, as in the reference.
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
-from reference_offsets import OFFSETS
 from torch import nn
+
+from benchmarks.reference_offsets import OFFSETS
 
 VGG_BLOCKS = (2, 2, 3, 3, 3)
 
@@ -52,7 +57,8 @@ class TorchVGGFCN(nn.Module):
             if name.endswith(("1_2", "2_2", "3_3", "4_3", "5_3")):
                 h = F.max_pool2d(h, 2, 2, ceil_mode=True)
                 taps[f"pool{name[4]}"] = h
-        h = F.relu(self.fc7(F.relu(self.fc6(h))))  # dropout is off at inference
+        drop = partial(F.dropout, p=0.5, training=self.training)
+        h = drop(F.relu(self.fc7(drop(F.relu(self.fc6(h))))))
         h = self.score_fr(h)
         scale = self.arch == "fcn8s-atonce"
         if self.arch != "fcn32s":

@@ -1,0 +1,90 @@
+"""The work each framework does in the comparison, as zero-argument callables: FCN-8s/VGG16 in
+``caffe`` alignment (the reference net, full width), batch 1, inference and a training step
+(forward, backward, the reference SGD update, bilinear deconvolutions frozen in both)."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from fcn_jax.layers import Deconv
+from fcn_jax.models import build, layer_types
+from fcn_jax.optim import make_optimizer
+from fcn_jax.steps import init_state, make_train_step
+
+ARCH, CLASSES = "fcn8s", 21
+SGD = {"learning_rate": 1e-10, "momentum": 0.99, "weight_decay": 5e-4}  # the reference solver
+
+
+def inputs(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    image = rng.standard_normal((1, height, width, 3), np.float32)
+    return image, rng.integers(0, CLASSES, (1, height, width)).astype(np.int32)
+
+
+def jax_parts(height: int, width: int, dtype: str = "float32", remat: bool = False) -> dict:
+    """'model', 'state', 'batch', the jitted 'infer' and 'train_step' of our FCN-8s."""
+    model = build(ARCH, CLASSES, align="caffe")
+    shape = (1, height, width, 3)
+    shapes = jax.eval_shape(model.init, jax.random.key(0), jax.ShapeDtypeStruct(shape, np.float32))
+    frozen = [n for n, kind in layer_types(model).items() if kind is Deconv]
+    tx = make_optimizer(shapes["params"], name="sgd", frozen_layers=frozen, **SGD)
+    image, label = inputs(height, width)
+    return {
+        "model": model,
+        "state": init_state(model, tx, shape, seed=0),
+        "batch": {"image": image, "label": label},
+        "infer": jax.jit(lambda params, x: model.apply({"params": params}, x)),
+        "train_step": make_train_step(model, tx, normalize="sum", dtype=dtype, remat=remat),
+    }
+
+
+def jax_contenders(height: int, width: int, **options) -> dict:
+    parts = jax_parts(height, width, **options)
+    box = {"state": parts["state"]}
+    image = jax.device_put(parts["batch"]["image"])
+    batch = jax.device_put(parts["batch"])
+
+    def infer():
+        parts["infer"](box["state"].params, image).block_until_ready()
+
+    def train():
+        box["state"], metrics = parts["train_step"](box["state"], batch)
+        metrics["loss"].block_until_ready()
+
+    return {"infer": infer, "train": train}
+
+
+def torch_contenders(height: int, width: int) -> dict | None:
+    """The same work in PyTorch eager (None without torch)."""
+    try:
+        import torch
+        import torch.nn.functional as F
+
+        from benchmarks.torch_fcn import TorchVGGFCN
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+    net = TorchVGGFCN(ARCH, CLASSES)
+    for name, p in net.named_parameters():
+        p.requires_grad_("upscore" not in name)  # frozen bilinear deconvolutions, as ours
+    trained = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(trained, lr=SGD["learning_rate"], momentum=SGD["momentum"],
+                          weight_decay=SGD["weight_decay"])  # fmt: skip
+    image, label = inputs(height, width)
+    x = torch.from_numpy(image.transpose(0, 3, 1, 2).copy())
+    y = torch.from_numpy(label.astype(np.int64))
+
+    def infer():
+        net.eval()
+        with torch.no_grad():
+            net(x)
+
+    def train():
+        net.train()
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(net(x), y, ignore_index=255, reduction="sum")
+        loss.backward()
+        opt.step()
+
+    return {"infer": infer, "train": train}
