@@ -117,17 +117,34 @@ class Deconv(nn.Module):
         kernel = self.param("kernel", init, (k, k, x.shape[-1], self.features), jnp.float32)
         if not self.learnable:
             kernel = jax.lax.stop_gradient(kernel)
-        # A transposed convolution is a convolution of the s-dilated input with the
-        # spatially flipped kernel, padded by k - 1 - pad.
-        edge = k - 1 - self.pad
-        return jax.lax.conv_general_dilated(
-            x,
-            kernel[::-1, ::-1].astype(x.dtype),
-            window_strides=(1, 1),
-            padding=((edge, edge), (edge, edge)),
-            lhs_dilation=(s, s),
-            dimension_numbers=_NHWC,
-        )
+        return transposed_conv(x, kernel.astype(x.dtype), s, self.pad)
+
+
+def transposed_conv(x: jax.Array, kernel: jax.Array, stride: int, pad: int) -> jax.Array:
+    """Caffe/torch deconvolution of NHWC ``x`` with a (k, k, in, out) kernel: input unit ``i``
+    writes ``kernel[a] * x[i]`` to output ``stride * i - pad + a``.
+
+    Computed as ``stride**2`` phase convolutions (sub-pixel form): output ``s*q + r`` is
+    ``sum_j x[q - j] kernel[r + s*j]``, a stride-1 convolution with an m x m kernel
+    (m = ceil(k / s)) per phase r, interleaved afterwards. That costs the deconvolution's true
+    FLOPs, where the textbook form (a convolution of the s-dilated input) multiplies s**2 times
+    more, mostly by the zeros it inserted.
+    """
+    k = kernel.shape[0]
+    s, cin, cout = stride, kernel.shape[2], kernel.shape[3]
+    m = -(-k // s)
+    taps = jnp.pad(kernel, ((0, s * m - k), (0, s * m - k), (0, 0), (0, 0)))
+    # a = j*s + r -> (j, r); the sum over j is a correlation with j reversed
+    taps = taps.reshape(m, s, m, s, cin, cout)[::-1, :, ::-1]
+    taps = taps.transpose(0, 2, 4, 1, 3, 5).reshape(m, m, cin, s * s * cout)
+    phases = jax.lax.conv_general_dilated(
+        x, taps, (1, 1), ((m - 1, m - 1), (m - 1, m - 1)), dimension_numbers=_NHWC
+    )
+    n, hq, wq, _ = phases.shape
+    full = phases.reshape(n, hq, wq, s, s, cout).transpose(0, 1, 3, 2, 4, 5)
+    full = full.reshape(n, hq * s, wq * s, cout)
+    height, width = ((size - 1) * s + k - 2 * pad for size in x.shape[1:3])
+    return full[:, pad : pad + height, pad : pad + width]
 
 
 class Crop(nn.Module):

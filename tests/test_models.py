@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fcn_jax.layers import Crop
+from fcn_jax.layers import Crop, transposed_conv
 from fcn_jax.models import ALIGNMENTS, ARCHS, build
 from fcn_jax.surgery import bilinear_kernel
 
@@ -122,6 +122,24 @@ def test_bilinear_kernel_taps_by_hand():
     np.testing.assert_allclose(k4[1, :, 1, 1], 0.75 * np.array([0.25, 0.75, 0.75, 0.25]))
     assert not k4[:, :, 0, 1].any()
     np.testing.assert_allclose(bilinear_kernel(3, 1, 1)[1, :, 0, 0], [0.5, 1, 0.5])
+
+
+@pytest.mark.parametrize(
+    ("k", "s", "pad"), [(4, 2, 0), (16, 8, 0), (64, 32, 0), (63, 32, 0), (4, 2, 1), (3, 2, 1)]
+)
+def test_deconvolution_is_the_scatter_definition(k, s, pad):
+    # Caffe/torch: input unit i writes kernel[a] * x[i] to output s*i - pad + a.
+    rng = np.random.default_rng(k + s + pad)
+    x = rng.standard_normal((1, 3, 2, 2)).astype(np.float32)
+    kernel = rng.standard_normal((k, k, 2, 3)).astype(np.float32)
+    full = np.zeros((1, 2 * s + k, s + k, 3), np.float32)
+    for i, j in itertools.product(range(3), range(2)):
+        full[0, s * i : s * i + k, s * j : s * j + k] += np.einsum(
+            "c,abcd->abd", x[0, i, j], kernel
+        )
+    expected = full[:, pad : pad + 2 * s + k - 2 * pad, pad : pad + s + k - 2 * pad]
+    got = np.asarray(transposed_conv(jnp.asarray(x), jnp.asarray(kernel), s, pad))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_fixed_bilinear_upsampling_interpolates_linearly():

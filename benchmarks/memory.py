@@ -1,0 +1,46 @@
+"""Peak resident memory of training steps, each framework in a fresh process.
+
+python -m benchmarks.memory jax 500 500     # prints one JSON line
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def measure(framework: str, height: int, width: int, steps: int = 2, **options) -> dict:
+    """Peak RSS of a process that builds the net and runs ``steps`` training steps, beside its
+    peak after building alone (the difference is what the steps need)."""
+    from benchmarks.contenders import jax_contenders, torch_contenders
+
+    before = peak_rss_mib()
+    make = jax_contenders if framework == "jax" else torch_contenders
+    train = make(height, width, **options)["train"]
+    built = peak_rss_mib()
+    for _ in range(steps):
+        train()
+    return {"framework": framework, "before_mib": before, "built_mib": built,
+            "peak_mib": peak_rss_mib(), **options}  # fmt: skip
+
+
+def in_subprocess(framework: str, height: int, width: int, **options) -> dict:
+    args = [f"--{k}={v}" for k, v in options.items()]
+    command = [sys.executable, "-m", "benchmarks.memory", framework, str(height), str(width), *args]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=os.environ)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    framework, height, width, *rest = sys.argv[1:]
+    options = dict(a.removeprefix("--").split("=", 1) for a in rest)
+    if "remat" in options:
+        options["remat"] = options["remat"] == "True"
+    print(json.dumps(measure(framework, int(height), int(width), **options)))

@@ -1,0 +1,177 @@
+"""The FCN benchmark: ours against PyTorch eager on the same machine in the same run.
+
+    python -m benchmarks.run                  # both sizes, table + benchmarks/results.json
+    python -m benchmarks.run --sizes 256 --repeats 3 --skip-memory --skip-compile
+
+FCN-8s/VGG16 in ``caffe`` alignment, batch 1, float32 (``--dtype bfloat16`` for ours in
+bfloat16): inference and training-step medians (the two frameworks alternate), achieved
+GFLOP/s against the measured matmul peak (FLOPs counted from the layers and checked against
+XLA's count), compile time, compilations and padding over PASCAL-like sizes, peak memory of a
+training step, and the input pipeline's rate against the step rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import jax
+
+from benchmarks import memory
+from benchmarks.contenders import jax_contenders, jax_parts, torch_contenders
+from benchmarks.flops import forward_flops, train_flops, xla_flops
+from benchmarks.peak import matmul_peak
+from benchmarks.pipeline_rate import images_per_second, pascal_like_sizes
+from benchmarks.timing import alternating_medians, seconds
+from fcn_jax.data.pipeline import bucket
+
+
+def speed(size: int, repeats: int, dtype: str, peak: float) -> dict:
+    """Medians of both frameworks at size x size, with FLOP rates."""
+    ours = jax_contenders(size, size, dtype=dtype)
+    theirs = torch_contenders(size, size) or {}
+    contenders = {f"jax_{k}": v for k, v in ours.items()}
+    contenders |= {f"torch_{k}": v for k, v in theirs.items()}
+    medians = alternating_medians(contenders, repeats)
+    parts = jax_parts(size, size, dtype=dtype)
+    model, shape = parts["model"], (1, size, size, 3)
+    flops = {"infer": forward_flops(model, shape), "train": train_flops(model, shape, False)}
+    result = {"size": size, "dtype": dtype, "seconds": medians, "flops": flops}
+    for task in ("infer", "train"):
+        ours_s = medians[f"jax_{task}"]
+        result[f"jax_{task}_gflops"] = flops[task] / ours_s / 1e9
+        result[f"jax_{task}_of_peak"] = flops[task] / ours_s / 1e9 / peak
+        if f"torch_{task}" in medians:
+            result[f"torch_{task}_gflops"] = flops[task] / medians[f"torch_{task}"] / 1e9
+            result[f"{task}_speedup_vs_torch"] = medians[f"torch_{task}"] / ours_s
+    return result
+
+
+def compile_costs(size: int, dtype: str) -> dict:
+    """Seconds to compile our train step and inference at size x size, and XLA's FLOP count."""
+    parts = jax_parts(size, size, dtype=dtype)
+    state, batch = parts["state"], parts["batch"]
+    lowered = parts["train_step"].step.lower(state, batch)
+    train_s = seconds(lambda: lowered.compile())
+    compiled = lowered.compile()
+    infer_lowered = parts["infer"].lower(state.params, batch["image"])
+    infer_s = seconds(lambda: infer_lowered.compile())
+    return {
+        "size": size,
+        "train_compile_s": train_s,
+        "infer_compile_s": infer_s,
+        "xla_train_flops": xla_flops(compiled),
+        "xla_infer_flops": xla_flops(infer_lowered.compile()),
+    }
+
+
+def bucketing(count: int = 1000, multiples=(32, 64, 128)) -> list[dict]:
+    """Compilations (distinct padded shapes at batch 1) and padded-pixel overhead over
+    PASCAL-like image sizes, per bucket multiple."""
+    sizes = pascal_like_sizes(count)
+    rows = []
+    for m in multiples:
+        padded = [(bucket(h, m), bucket(w, m)) for h, w in sizes]
+        real = sum(h * w for h, w in sizes)
+        rows.append({
+            "multiple": m,
+            "images": count,
+            "compilations": len(set(padded)),
+            "padding_overhead": sum(h * w for h, w in padded) / real - 1,
+        })  # fmt: skip
+    return rows
+
+
+def machine() -> dict:
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "jax": jax.__version__,
+        "backend": jax.default_backend(),
+        "devices": [d.device_kind for d in jax.local_devices()],
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def table(results: dict) -> str:
+    lines = [
+        "| size | task | ours (s) | PyTorch (s) | speed-up | ours GFLOP/s | of peak |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in results["speed"]:
+        for task in ("infer", "train"):
+            theirs = row["seconds"].get(f"torch_{task}")
+            lines.append(
+                f"| {row['size']} | {task} | {row['seconds'][f'jax_{task}']:.3f} | "
+                + (f"{theirs:.3f} | {row[f'{task}_speedup_vs_torch']:.2f}x" if theirs else "- | -")
+                + f" | {row[f'jax_{task}_gflops']:.0f} | {row[f'jax_{task}_of_peak']:.0%} |"
+            )
+    lines.append(
+        f"\nmatmul peak: {results['peak']['peak']:.0f} GFLOP/s (float32, best of JAX/PyTorch)"
+    )
+    for row in results.get("compile", []):
+        lines.append(
+            f"compile at {row['size']}: train step {row['train_compile_s']:.1f} s, inference "
+            f"{row['infer_compile_s']:.1f} s; XLA counts {row['xla_train_flops'] / 1e9:.0f} "
+            f"GFLOP per train step"
+        )
+    for row in results.get("bucketing", []):
+        lines.append(
+            f"PASCAL-like sizes, buckets of {row['multiple']}: {row['compilations']} "
+            f"compilations for {row['images']} images, padding {row['padding_overhead']:.1%}"
+        )
+    for row in results.get("memory", []):
+        name, built = row["framework"], row["built_mib"]
+        lines.append(
+            f"peak RSS, {name} train step at {row['size']}: {row['peak_mib']:.0f} MiB "
+            f"(after building {built:.0f} MiB)"
+        )
+    if "pipeline" in results:
+        p = results["pipeline"]
+        lines.append(f"input pipeline: {p['images_per_s_0_workers']:.1f} images/s in-process, "
+                     f"{p['images_per_s_2_workers']:.1f} with 2 workers; train steps "
+                     f"{p['steps_per_s']:.2f}/s at 500")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[500, 256])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-compile", action="store_true")
+    parser.add_argument("--skip-pipeline", action="store_true")
+    parser.add_argument("--out", default="benchmarks/results.json")
+    args = parser.parse_args(argv)
+    results: dict = {"machine": machine(), "peak": matmul_peak()}
+    peak = results["peak"]["peak"]
+    results["speed"] = [speed(s, args.repeats, args.dtype, peak) for s in args.sizes]
+    if not args.skip_compile:
+        results["compile"] = [compile_costs(s, args.dtype) for s in args.sizes]
+    results["bucketing"] = bucketing()
+    if not args.skip_memory:
+        size = max(args.sizes)
+        results["memory"] = [
+            {**memory.in_subprocess(f, size, size), "size": size} for f in ("jax", "torch")
+        ]
+    if not args.skip_pipeline:
+        step_s = results["speed"][0]["seconds"]["jax_train"]
+        results["pipeline"] = {
+            "images_per_s_0_workers": images_per_second(0),
+            "images_per_s_2_workers": images_per_second(2),
+            "steps_per_s": 1 / step_s,
+        }
+    print(table(results))
+    Path(args.out).write_text(json.dumps(results, indent=2, default=float))
+    print(f"\nwrote {args.out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
