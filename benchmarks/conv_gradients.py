@@ -1,0 +1,89 @@
+"""Per-layer GFLOP/s of a convolution, its input gradient and its kernel gradient: XLA's
+library convolution, ours (:mod:`fcn_jax.conv`) and PyTorch, for VGG16-FCN layers at the
+sizes a 500x500 image gives in ``caffe`` alignment.
+
+    python -m benchmarks.conv_gradients
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from benchmarks.timing import alternating_medians
+from fcn_jax.conv import NHWC, conv2d
+
+LAYERS = {  # name: (map size, in, out, kernel, pad)
+    "conv1_2": (698, 64, 64, 3, 1),
+    "conv2_2": (349, 128, 128, 3, 1),
+    "conv3_3": (175, 256, 256, 3, 1),
+    "conv4_3": (88, 512, 512, 3, 1),
+    "fc6": (22, 512, 4096, 7, 0),
+}
+
+
+def library(x, w, pad):
+    return jax.lax.conv_general_dilated(x, w, (1, 1), ((pad, pad),) * 2, dimension_numbers=NHWC)
+
+
+def jax_parts(fn, x, w, pad) -> dict:
+    g = jnp.ones_like(fn(x, w, pad))
+    forward = jax.jit(lambda x, w: fn(x, w, pad))
+    d_input = jax.jit(lambda x, w, g: jax.vjp(lambda x: fn(x, w, pad), x)[1](g)[0])
+    d_kernel = jax.jit(lambda x, w, g: jax.vjp(lambda w: fn(x, w, pad), w)[1](g)[0])
+    return {
+        "forward": lambda: forward(x, w).block_until_ready(),
+        "input_grad": lambda: d_input(x, w, g).block_until_ready(),
+        "kernel_grad": lambda: d_kernel(x, w, g).block_until_ready(),
+    }
+
+
+def torch_parts(size, cin, cout, k, pad) -> dict:
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.randn(1, cin, size, size, requires_grad=True)
+    w = torch.randn(cout, cin, k, k, requires_grad=True)
+    g = torch.ones_like(F.conv2d(x, w, padding=pad))
+
+    def forward():
+        with torch.no_grad():
+            F.conv2d(x, w, padding=pad)
+
+    return {
+        "forward": forward,
+        # autograd.grad of one input: torch computes only that gradient (and the forward)
+        "input_grad+forward": lambda: torch.autograd.grad(F.conv2d(x, w, padding=pad), x, g),
+        "kernel_grad+forward": lambda: torch.autograd.grad(F.conv2d(x, w, padding=pad), w, g),
+    }
+
+
+def main() -> None:
+    print("| layer | GFLOP | part | XLA library | ours | PyTorch |")
+    print("|---|---|---|---|---|---|")
+    for name, (size, cin, cout, k, pad) in LAYERS.items():
+        rng = np.random.default_rng(0)
+        x = jnp.asarray(rng.standard_normal((1, size, size, cin)), jnp.float32)
+        w = jnp.asarray(rng.standard_normal((k, k, cin, cout)) * 0.01, jnp.float32)
+        out = size + 2 * pad - k + 1
+        gflop = 2 * out * out * k * k * cin * cout / 1e9
+        contenders = {f"lib {p}": f for p, f in jax_parts(library, x, w, pad).items()}
+        ours = jax_parts(lambda x, w, pad: conv2d(x, w, pad=pad), x, w, pad)
+        contenders |= {f"ours {p}": f for p, f in ours.items()}
+        contenders |= {f"torch {p}": f for p, f in torch_parts(size, cin, cout, k, pad).items()}
+        t = alternating_medians(contenders, 3)
+        torch_only = {
+            "forward": t["torch forward"],
+            "input_grad": t["torch input_grad+forward"] - t["torch forward"],
+            "kernel_grad": t["torch kernel_grad+forward"] - t["torch forward"],
+        }
+        for part in ("forward", "input_grad", "kernel_grad"):
+            rates = [gflop / t[f"lib {part}"], gflop / t[f"ours {part}"], gflop / torch_only[part]]
+            print(
+                f"| {name} | {gflop:.1f} | {part} | " + " | ".join(f"{r:.0f}" for r in rates) + " |"
+            )
+
+
+if __name__ == "__main__":
+    main()
