@@ -102,6 +102,10 @@ def _train(args: argparse.Namespace, overrides: list[str]) -> int:
                              "several processes")  # fmt: skip
     workdir = args.workdir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}"
     print(f"workdir: {workdir}")
+    if config.get("compilation_cache", True):  # a restarted run loads, not recompiles
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", str(Path(workdir) / "xla_cache"))
     try:
         result = train_and_evaluate(config, workdir)
     except TrainingInterrupted as stopped:

@@ -33,6 +33,9 @@ def get_config() -> ConfigDict:
     # NamedSharding on a ('data',) mesh; 'pmap': the same step under jax.pmap)
     config.parallel = "sharding"
     config.num_devices = 0  # 0: all; N: the first N devices (one process only)
+    config.dtype = "float32"  # or "bfloat16": compute in bfloat16, float32 master weights
+    config.remat = False  # recompute activations in the backward pass (big images)
+    config.compilation_cache = True  # fcn-jax train: XLA's persistent cache in WORKDIR/xla_cache
     config.log_every = 10
     config.keep_checkpoints = 2
     config.num_tiles = 4

@@ -68,6 +68,8 @@ def make_train_step(
     loss stay float32). ``remat`` recomputes the forward pass's activations during the
     backward pass instead of keeping them (less memory for big images, more compute).
     """
+    if dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"config.dtype={dtype!r}: use 'float32' or 'bfloat16'")
     compute = jnp.dtype(dtype)
     axis = AXIS if parallel is not None and parallel.mode == "pmap" else None
 

@@ -137,6 +137,8 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         keep_rate=loss_cfg.keep_rate,
         heads=tuple(name for name, _ in description["heads"]),
         parallel=parallel,
+        dtype=config.get("dtype", "float32"),
+        remat=config.get("remat", False),
     )
     eval_step, prep, targets = eval_parts(model, description)
     val = [dataset.val[i] for i in range(len(dataset.val))]

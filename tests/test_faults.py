@@ -46,6 +46,7 @@ def test_a_signal_stops_training_with_a_checkpoint(tmp_path, signum):
     assert f"{name} received: stopped after step" in err and "Traceback" not in err, err
     stopped = int(err.split("stopped after step ")[1].split(",")[0])
     assert Checkpoints(tmp_path / "checkpoints", read_only=True).steps() == [stopped]
+    assert list((tmp_path / "xla_cache").iterdir())  # the restart below loads, not recompiles
     train_and_evaluate(tiny_config(total_steps=stopped + 1), tmp_path)  # and it resumes
     assert Checkpoints(tmp_path / "checkpoints", read_only=True).steps()[-1] == stopped + 1
 

@@ -134,3 +134,28 @@ def test_a_non_finite_loss_stops_without_touching_the_checkpoints(trained, tmp_p
     assert Checkpoints(run / "checkpoints", read_only=True).steps() == [2, 4]
     jax.tree.map(np.testing.assert_array_equal, load_params(run), before)
     jax.tree.map(np.testing.assert_array_equal, load_run(run, "best"), load_run(run, 4))
+
+
+def test_bfloat16_and_remat_train_the_same_net():
+    dataset = open_dataset("synthetic", num_train=4)
+    model = build("fcn8s", dataset.num_classes, align="same", width=1 / 32)
+    shapes = jax.eval_shape(model.init, jax.random.key(0), np.zeros((1, 64, 64, 3), np.float32))
+    tx = make_optimizer(shapes["params"], name="sgd", learning_rate=1e-3, momentum=0.9)
+    batch = next(train_batches(dataset.train, batch_size=2, seed=0, mean_rgb=dataset.mean_rgb,
+                               num_classes=dataset.num_classes))  # fmt: skip
+
+    def one_step(**options):
+        state = init_state(model, tx, (1, 64, 64, 3), 0)
+        state, metrics = make_train_step(model, tx, normalize="mean", **options)(state, batch)
+        return float(metrics["loss"]), jax.device_get(state.params)
+
+    loss, params = one_step()
+    remat_loss, remat_params = one_step(remat=True)
+    assert remat_loss == pytest.approx(loss, rel=1e-6)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+                 remat_params, params)  # fmt: skip
+    bf16_loss, bf16_params = one_step(dtype="bfloat16")
+    assert bf16_loss == pytest.approx(loss, rel=2e-2)  # bfloat16 keeps 8 bits of mantissa
+    assert jax.tree.leaves(bf16_params)[0].dtype == np.float32  # master weights stay float32
+    with pytest.raises(ValueError, match=r"config.dtype='float16'"):
+        make_train_step(model, tx, dtype="float16")
