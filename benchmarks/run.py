@@ -100,8 +100,8 @@ def machine() -> dict:
 
 def table(results: dict) -> str:
     lines = [
-        "| size | task | ours (s) | PyTorch (s) | speed-up | ours GFLOP/s | of peak |",
-        "|---|---|---|---|---|---|---|",
+        "| size | task | ours (s) | PyTorch (s) | speed-up | ours img/s | ours GFLOP/s | of peak |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in results["speed"]:
         for task in ("infer", "train"):
@@ -109,6 +109,7 @@ def table(results: dict) -> str:
             lines.append(
                 f"| {row['size']} | {task} | {row['seconds'][f'jax_{task}']:.3f} | "
                 + (f"{theirs:.3f} | {row[f'{task}_speedup_vs_torch']:.2f}x" if theirs else "- | -")
+                + f" | {1 / row['seconds'][f'jax_{task}']:.2f}"
                 + f" | {row[f'jax_{task}_gflops']:.0f} | {row[f'jax_{task}_of_peak']:.0%} |"
             )
     lines.append(
@@ -126,7 +127,7 @@ def table(results: dict) -> str:
             f"compilations for {row['images']} images, padding {row['padding_overhead']:.1%}"
         )
     for row in results.get("memory", []):
-        name, built = row["framework"], row["built_mib"]
+        name, built = row["framework"] + (" remat" if row.get("remat") else ""), row["built_mib"]
         lines.append(
             f"peak RSS, {name} train step at {row['size']}: {row['peak_mib']:.0f} MiB "
             f"(after building {built:.0f} MiB)"
@@ -158,7 +159,8 @@ def main(argv=None) -> dict:
     if not args.skip_memory:
         size = max(args.sizes)
         results["memory"] = [
-            {**memory.in_subprocess(f, size, size), "size": size} for f in ("jax", "torch")
+            {**memory.in_subprocess(f, size, size, **o), "size": size}
+            for f, o in (("jax", {}), ("jax", {"remat": True}), ("torch", {}))
         ]
     if not args.skip_pipeline:
         step_s = results["speed"][0]["seconds"]["jax_train"]

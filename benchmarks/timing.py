@@ -15,13 +15,21 @@ def seconds(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def alternating_medians(contenders: dict[str, Callable[[], object]], repeats: int) -> dict:
+def alternating_medians(
+    contenders: dict[str, Callable[[], object]], repeats: int, settle: float = 0.5
+) -> dict:
     """Median seconds per call of each contender, calling them in turn ``repeats`` times after
-    one untimed warm-up call each."""
+    one untimed warm-up call each.
+
+    Each call starts ``settle`` seconds after the previous one ended: PyTorch's OpenMP workers
+    spin for a while after an operator returns, and measured here they slowed a JAX training
+    step that followed at once from 3.5 s to 5.4 s (500x500); the pause lets them park.
+    """
     for fn in contenders.values():
         fn()
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(repeats):
         for name, fn in contenders.items():
+            time.sleep(settle)
             times[name].append(seconds(fn))
     return {name: statistics.median(ts) for name, ts in times.items()}

@@ -5,10 +5,10 @@ project's 2-core machine, but the *kernel* gradient of a 3x3 convolution over a 
 40-60 GFLOP/s (``benchmarks/conv_gradients.py``): it contracts over every pixel at once and
 streams the image through memory once per kernel tap. Here the kernel gradient is accumulated
 over bands of a few output rows (a ``lax.scan``), each band's k*k shifted copies built while
-they fit in cache and contracted with one matrix product: 3.5x faster for VGG's conv1_2 at
-500x500, 2x for conv2-conv4. Layers with a large kernel over a small map (fc6: 7x7 over 22x22)
-are computed as one matrix product of the shifted copies with the kernel, forward and
-backward, which XLA runs near matmul speed.
+they fit in cache and contracted with one matrix product: 3.5-5x faster for VGG's conv1_2 and
+conv2_2 at 500x500, about 2x for conv3_3 and conv4_3. Layers with a large kernel over a small
+map (fc6: 7x7 over 22x22) are computed as one matrix product of the shifted copies with the
+kernel, forward and backward, which XLA runs near matmul speed.
 
 Both are the same mathematics as ``lax.conv_general_dilated``; on other backends (GPU, TPU) the
 library convolution is used unchanged.

@@ -1,0 +1,28 @@
+"""The benchmark's FLOP count: by hand for one layer, and against XLA's own count."""
+
+import jax
+import numpy as np
+
+from benchmarks.flops import forward_flops, layer_costs, train_flops, xla_flops
+from fcn_jax.models import build
+
+
+def test_layer_flops_by_hand():
+    model = build("fcn32s", 5, align="caffe", width=1 / 16)  # conv1_1: 3 -> 4 channels
+    costs = {name: flops for name, _, flops in layer_costs(model, (1, 64, 64, 3))}
+    # conv1_1: 3x3, pad 100: a 262x262 output, 2 * 9 * 3 * 4 FLOPs per cell
+    assert costs["conv1_1"] == 2 * 262 * 262 * 9 * 3 * 4
+    # upscore: 64x64 kernel, 5 -> 5 classes, per input cell of score_fr's map
+    assert costs["upscore"] % (2 * 64 * 64 * 5 * 5) == 0
+
+
+def test_forward_flops_agree_with_xla():
+    model = build("fcn8s", 21, align="caffe", width=1 / 8)
+    shape = (1, 96, 96, 3)
+    params = jax.eval_shape(model.init, jax.random.key(0), np.zeros(shape, np.float32))
+    lowered = jax.jit(model.apply).lower(params, jax.ShapeDtypeStruct(shape, np.float32))
+    ours, xla = forward_flops(model, shape), xla_flops(lowered.compile())
+    # XLA adds bias adds, ReLUs and pooling but leaves out products with conv1_1's 100 pixels
+    # of zero padding: within 10% either way
+    assert 0.9 * ours <= xla <= 1.1 * ours, (ours, xla)
+    assert 2.5 * ours < train_flops(model, shape, False) < 3 * ours
