@@ -106,6 +106,7 @@ def _train(args: argparse.Namespace, overrides: list[str]) -> int:
         import jax
 
         jax.config.update("jax_compilation_cache_dir", str(Path(workdir) / "xla_cache"))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # every step shape
     try:
         result = train_and_evaluate(config, workdir)
     except TrainingInterrupted as stopped:
