@@ -21,9 +21,8 @@ def alternating_medians(
     """Median seconds per call of each contender, calling them in turn ``repeats`` times after
     one untimed warm-up call each.
 
-    Each call starts ``settle`` seconds after the previous one ended: PyTorch's OpenMP workers
-    spin for a while after an operator returns, and measured here they slowed a JAX training
-    step that followed at once from 3.5 s to 5.4 s (500x500); the pause lets them park.
+    Each call starts ``settle`` seconds after the previous one ended, so that worker threads
+    one framework leaves spinning (PyTorch's OpenMP pool) have parked before the other runs.
     """
     for fn in contenders.values():
         fn()

@@ -2,7 +2,7 @@
 
 XLA's CPU backend computes a convolution and its input gradient at 300-460 GFLOP/s on this
 project's 2-core machine, but the *kernel* gradient of a 3x3 convolution over a large image at
-40-60 GFLOP/s (``benchmarks/conv_gradients.py``): it contracts over every pixel at once and
+45-80 GFLOP/s (``benchmarks/conv_gradients.py``): it contracts over every pixel at once and
 streams the image through memory once per kernel tap. Here the kernel gradient is accumulated
 over bands of a few output rows (a ``lax.scan``), each band's k*k shifted copies built while
 they fit in cache and contracted with one matrix product: 3.5-5x faster for VGG's conv1_2 and
@@ -35,16 +35,15 @@ def conv2d(x: jax.Array, kernel: jax.Array, stride: int = 1, pad: int = 0, group
         return _as_matmul(x, kernel, pad)
     if special:
         return _banded_kernel_gradient(x, kernel, pad)
+    return _native(x, kernel, pad, stride, groups)
+
+
+def _native(x, kernel, pad, stride=1, groups=1):
+    """XLA's own convolution."""
     return jax.lax.conv_general_dilated(
         x, kernel, (stride, stride), ((pad, pad), (pad, pad)), dimension_numbers=NHWC,
         feature_group_count=groups,
     )  # fmt: skip
-
-
-def _native(x, kernel, pad):
-    return jax.lax.conv_general_dilated(
-        x, kernel, (1, 1), ((pad, pad), (pad, pad)), dimension_numbers=NHWC
-    )
 
 
 def _shifted(x: jax.Array, k: int, rows: int, cols: int) -> jax.Array:

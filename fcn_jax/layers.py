@@ -155,7 +155,7 @@ def transposed_conv(x: jax.Array, kernel: jax.Array, stride: int, pad: int) -> j
     n, hq, wq, _ = phases.shape
     full = phases.reshape(n, hq, wq, s, s, cout).transpose(0, 1, 3, 2, 4, 5)
     full = full.reshape(n, hq * s, wq * s, cout)
-    height, width = ((size - 1) * s + k - 2 * pad for size in x.shape[1:3])
+    height, width = (Upsample(k, s, pad).out_size(size) for size in x.shape[1:3])
     return full[:, pad : pad + height, pad : pad + width]
 
 

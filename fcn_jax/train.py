@@ -114,10 +114,12 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     )
     state = jax.device_put(init_state(model, tx, sample, config.seed), parallel.replicated)
     checkpoints = Checkpoints(workdir / "checkpoints", keep=config.keep_checkpoints)
+    position = None  # where the data stream resumes (None: at the state's step)
     if checkpoints.steps():
         latest = checkpoints.resolve("latest")
         check_same_net(checkpoints.model(latest), description, workdir)
-        check_resumable(checkpoints.data(latest), config, workdir)
+        position = checkpoints.data(latest)
+        check_resumable(position, config, workdir)
         state = checkpoints.restore(latest, state)
         print(f"resumed from step {int(state.step)} in {workdir}")
     elif config.init_from:
@@ -143,6 +145,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     eval_step, prep, targets = eval_parts(model, description)
     val = [dataset.val[i] for i in range(len(dataset.val))]
     first, total = int(state.step), config.total_steps
+    data_start = position["next_step"] if position else first
     batches = train_batches(
         dataset.train,
         batch_size=config.batch_size,
@@ -160,7 +163,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         sampling=config.sampling,
         process_index=jax.process_index(),
         process_count=jax.process_count(),
-        start_step=first,
+        start_step=data_start,
         workers=config.workers,
     )
     log = RunLog(workdir, enabled=primary)
@@ -227,10 +230,12 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
                     )
                 stop = int(max_over_processes(np.array(signals.requested)))
                 evaluated = step % config.eval_every == 0 or last
+                saved = step % config.checkpoint_every == 0 or last or stop
+                canonical = parallel.canonical(placed) if evaluated or saved else None
                 if evaluated:
-                    result = validate(step, parallel.canonical(placed).params)
-                if step % config.checkpoint_every == 0 or last or stop:
-                    save(step, parallel.canonical(placed), result if evaluated else None)
+                    result = validate(step, canonical.params)
+                if saved:
+                    save(step, canonical, result if evaluated else None)
                 if stop:
                     checkpoints.wait()
                     raise TrainingInterrupted(step, stop, workdir)
