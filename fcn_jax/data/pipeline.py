@@ -16,14 +16,15 @@ from absl import flags
 from PIL import Image
 
 from fcn_jax.losses import VOID, check_labels
+from fcn_jax.preprocessing import Normalisation, caffe
 
 
-def preprocess(image: np.ndarray, mean_rgb: Sequence[float]) -> np.ndarray:
-    """RGB uint8 (H, W, 3) -> float32 BGR with the dataset mean subtracted, as the reference."""
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[-1] != 3:
-        raise ValueError(f"expected an RGB image of shape (H, W, 3), got {image.shape}")
-    return (image.astype(np.float32) - np.asarray(mean_rgb, np.float32))[..., ::-1]
+def preprocess(image: np.ndarray, mean_rgb: Sequence[float] | Normalisation) -> np.ndarray:
+    """RGB uint8 (H, W, 3) -> float32 BGR with the dataset mean subtracted, as the reference;
+    or normalised as a :class:`~fcn_jax.preprocessing.Normalisation` (stored with imported
+    weights) says."""
+    how = mean_rgb if isinstance(mean_rgb, Normalisation) else caffe(mean_rgb)
+    return how.apply(image)
 
 
 INPUTS = ("color", "hha", "color+depth", "color|hha")
@@ -161,7 +162,7 @@ def training_dataset(
     *,
     batch_size: int,
     seed: int,
-    mean_rgb: Sequence[float],
+    mean_rgb: Sequence[float] | Normalisation,
     num_classes: int | Sequence[int],
     total_steps: int,
     inputs: str = "color",
@@ -178,8 +179,9 @@ def training_dataset(
     """Grain dataset whose element ``s`` is this process's part of the batch of step ``s``.
 
     ``inputs`` picks the net's input channels (:func:`model_input`; ``extra_means`` gives the
-    means beyond colour). ``tasks`` names the label maps (several: labels (N, H, W, T) and
-    ``num_classes`` one count per task). ``sampling='replacement'`` is the reference's: each
+    means beyond colour; ``mean_rgb`` may be the normalisation stored with imported weights).
+    ``tasks`` names the label maps (several: labels (N, H, W, T) and ``num_classes`` one count
+    per task). ``sampling='replacement'`` is the reference's: each
     example is a random image, drawn with replacement; ``'epochs'`` shuffles the images once
     per epoch.
     Example ``k`` of the global stream depends only on (seed, k); of each global batch, process
@@ -191,6 +193,7 @@ def training_dataset(
     if sampling not in ("replacement", "epochs"):
         raise ValueError(f"sampling must be 'replacement' or 'epochs', got {sampling!r}")
     local = batch_size // process_count
+    colour = mean_rgb if isinstance(mean_rgb, Normalisation) else tuple(mean_rgb)
 
     def global_number(j: int) -> int:  # this process's j-th example in the global stream
         return (j // local) * batch_size + process_index * local + j % local
@@ -201,7 +204,7 @@ def training_dataset(
         sampling=sampling,
         seed=seed,
         inputs=inputs,
-        means={"color": tuple(mean_rgb), **(extra_means or {})},
+        means={"color": colour, **(extra_means or {})},
         tasks=tuple(tasks),
         num_classes=num_classes,
         flip=flip,

@@ -5,14 +5,29 @@ from __future__ import annotations
 from functools import partial
 
 from fcn_jax.models.alexnet import alexnet
-from fcn_jax.models.fcn import FCN, Skip, Upscore, layer_types
+from fcn_jax.models.classifier import Classifier
+from fcn_jax.models.fcn import FCN, Skip, Upscore, layer_types, trace_layers
 from fcn_jax.models.fusion import LateFusion
 from fcn_jax.models.vgg import vgg16
 
 ARCHS = ("fcn32s", "fcn16s", "fcn8s", "fcn8s-atonce", "fcn-alexnet")
+# Convolutionalized classifiers (coarse class-score maps; for imported ImageNet weights).
+CLASSIFIERS = ("vgg16", "alexnet")
 ALIGNMENTS = ("caffe", "same")
 
-__all__ = ["ALIGNMENTS", "ARCHS", "FCN", "LateFusion", "Skip", "Upscore", "build", "layer_types"]
+__all__ = [
+    "ALIGNMENTS",
+    "ARCHS",
+    "CLASSIFIERS",
+    "FCN",
+    "Classifier",
+    "LateFusion",
+    "Skip",
+    "Upscore",
+    "build",
+    "layer_types",
+    "trace_layers",
+]
 
 
 def build(
@@ -24,8 +39,10 @@ def build(
     learnable_upsampling: bool = False,
     streams: tuple[str, ...] = (),
     heads: tuple[tuple[str, int], ...] = (),
-) -> FCN | LateFusion:
-    """The FCN ``arch`` (one of ``ARCHS``) with ``num_classes`` outputs.
+) -> FCN | LateFusion | Classifier:
+    """The FCN ``arch`` (one of ``ARCHS``) with ``num_classes`` outputs, or a convolutionalized
+    classifier (one of ``CLASSIFIERS``, with the classifier's own padding; ``align`` and the
+    upsampling options do not apply to it).
 
     ``align='caffe'`` is the reference geometry (conv1 pad 100, crops at derived offsets);
     ``align='same'`` drops the pad 100 and pads the classifier convs instead, so output pixel i
@@ -43,6 +60,10 @@ def build(
     if not width > 0:
         raise ValueError(f"width must be positive, got {width}")
     caffe = align == "caffe"
+    if arch == "vgg16":
+        return Classifier(num_classes, partial(vgg16, width, first_pad=1, fc6_pad=0))
+    if arch == "alexnet":
+        return Classifier(num_classes, partial(alexnet, width, first_pad=0))
     vgg = partial(vgg16, width, first_pad=100 if caffe else 1, fc6_pad=0 if caffe else 3)
     pool4, pool3 = Skip("pool4", "upscore2"), Skip("pool3", "upscore_pool4")
     match arch:
@@ -65,6 +86,8 @@ def build(
             )
             skips, upscore = (), Upscore("upscore", 63, 32)
         case _:
-            raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
+            raise ValueError(
+                f"unknown arch {arch!r}; choose one of {', '.join(ARCHS + CLASSIFIERS)}"
+            )
     net = FCN(num_classes, trunk, upscore, skips, learnable_upsampling, tuple(heads))
     return LateFusion(net, tuple(streams)) if streams else net

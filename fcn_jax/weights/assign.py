@@ -1,0 +1,117 @@
+"""Placing weights held in Caffe/torch layout into our params, checked against the net.
+
+Every importer reduces its file to ``{layer: (weight, bias?)}`` with the reference layer names
+and the source's layout, and :func:`assign` does the rest: it asks the net (by an abstract
+``init``) for each layer's expected shapes and kind, converts the layout, convolutionalizes fully
+connected weights on the kernel the net expects, and names the layer and both shapes when
+anything does not fit. A layer the net has and the source lacks is an error unless it is
+``fresh`` (kept at its initialisation: the new score layers of a classifier made an FCN).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fcn_jax.layers import Deconv
+from fcn_jax.models import layer_types
+from fcn_jax.surgery import convolutionalize
+
+
+class Assigned(NamedTuple):
+    """Imported params and what happened to each layer."""
+
+    params: dict
+    copied: list[str]  # layers taken from the source
+    fresh: list[str]  # layers left at their initialisation
+    unused: list[str]  # source layers the net has no place for
+
+
+def abstract_params(module, channels: int = 3) -> dict:
+    """The shapes of ``module``'s params, without computing anything."""
+    x = jax.ShapeDtypeStruct((1, 64, 64, channels), jnp.float32)
+    return jax.eval_shape(module.init, jax.random.key(0), x)["params"]
+
+
+def to_numpy(value) -> np.ndarray:
+    """A float32 array from a numpy array or a torch tensor."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().float().numpy()
+    return np.asarray(value, dtype=np.float32)
+
+
+def kernel_from(weight: np.ndarray, deconv: bool, want: tuple[int, ...], where: str):
+    """A (kh, kw, in, out) kernel from a source weight: (out, in, kh, kw) for a conv, (in, out,
+    kh, kw) for a deconv, (out, in*kh*kw) for a fully connected layer (Caffe's legacy blobs
+    carry it as (1, 1, out, in))."""
+    kh, kw, cin, out = want
+    if weight.ndim == 4 and weight.shape == (1, 1, out, cin * kh * kw):
+        weight = weight[0, 0]  # a legacy InnerProduct blob (for a 1x1 layer with one input and
+        # output channel, or a 1 x k one, both readings give the same kernel)
+    if weight.ndim == 2:
+        if weight.shape[1] != cin * kh * kw:
+            raise ValueError(
+                f"{where}: a fully connected weight of shape {weight.shape} does not fit the "
+                f"expected {kh}x{kw} conv on {cin} channels (kernel {want})"
+            )
+        return convolutionalize(weight, (cin, kh, kw))
+    if weight.ndim != 4:
+        raise ValueError(f"{where}: expected a 2-d or 4-d weight, got shape {weight.shape}")
+    return weight.transpose((2, 3, 0, 1) if deconv else (2, 3, 1, 0))
+
+
+def assign(
+    found: Mapping[str, Sequence],
+    module,
+    origin: str,
+    *,
+    fresh: Collection[str] = (),
+    init: dict | None = None,
+) -> Assigned:
+    """Params for ``module`` from ``found`` (layer -> (weight, bias) in source layout).
+
+    ``origin`` names the source in errors. Layers in ``fresh`` that ``found`` lacks take their
+    value from ``init`` (``module.init`` params). Raises KeyError for a missing layer, ValueError
+    for a shape that does not fit; both name the layer and the shapes.
+    """
+    expected = abstract_params(module)
+    kinds = layer_types(module)
+    params, copied, kept = {}, [], []
+    for layer, leaves in expected.items():
+        if layer not in found:
+            if layer in fresh and init is not None:
+                params[layer] = {k: np.asarray(v) for k, v in init[layer].items()}
+                kept.append(layer)
+                continue
+            have = ", ".join(list(found)[:30]) or "none"
+            raise KeyError(f"{origin} has no layer {layer!r}, which the net needs (it has {have})")
+        blobs = [to_numpy(b) for b in found[layer]]
+        names = ["kernel", "bias"][: len(blobs)]
+        if sorted(names) != sorted(leaves):
+            lacking = "bias" if len(blobs) < len(leaves) else "no bias"
+            raise KeyError(
+                f"{origin}: layer {layer!r} has {len(blobs)} blob(s) of shapes "
+                f"{[b.shape for b in blobs]}; the net's {layer} takes {lacking} "
+                f"({' and '.join(sorted(leaves))})"
+            )
+        params[layer] = {}
+        for leaf, blob in zip(names, blobs, strict=True):
+            want = tuple(expected[layer][leaf].shape)
+            where = f"{origin}: layer {layer!r} {'weight' if leaf == 'kernel' else 'bias'}"
+            if leaf == "kernel":
+                value = kernel_from(blob, kinds.get(layer) is Deconv, want, where)
+            else:
+                value = blob.reshape(-1) if blob.size == np.prod(want) else blob
+            if value.shape != want:
+                raise ValueError(
+                    f"{where} of shape {blob.shape} does not fit: converted to {value.shape}, "
+                    f"the net expects {want}"
+                )
+            params[layer][leaf] = np.ascontiguousarray(value)
+        copied.append(layer)
+    unused = [name for name in found if name not in expected]
+    return Assigned(params, copied, kept, unused)

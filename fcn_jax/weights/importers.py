@@ -1,0 +1,173 @@
+"""Importing weights for a net: the authors' Caffe models, torchfcn, torchvision and timm.
+
+One path for every format: the file becomes ``{caffe layer: blobs}`` (:mod:`.caffemodel`,
+:mod:`.files` + :mod:`.naming`), then :func:`import_layers` builds the net, places each layer
+(:func:`.assign.assign`) and does the surgery the pair needs:
+
+- FCN weights into the same FCN: every layer must be there.
+- FCN weights into a net with more skips (32s -> 16s -> 8s, the paper's staged training): the
+  new score layers start at zero, the new deconvolutions bilinear.
+- A classifier (VGG16, CaffeNet) into an FCN: the trunk is transplanted, fc6/fc7 convolutionalized,
+  fc8 dropped, the score and upsampling layers freshly initialised.
+- A classifier into its convolutionalized self (arch ``vgg16``/``alexnet``): fc8 kept as a 1x1 conv.
+- ``num_classes`` differing from the file's: the score layers are resized
+  (:func:`fcn_jax.surgery.resize_classes`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+from fcn_jax.layers import Scale
+from fcn_jax.models import CLASSIFIERS, build, trace_layers
+from fcn_jax.preprocessing import CAFFE_ILSVRC, TORCHVISION
+from fcn_jax.surgery import is_head_layer, resize_classes
+from fcn_jax.weights.assign import abstract_params, assign, to_numpy
+from fcn_jax.weights.caffemodel import read_caffemodel
+from fcn_jax.weights.files import read_state
+from fcn_jax.weights.naming import torchfcn_layers, vgg16_layers
+
+FORMATS = ("caffe", "torchfcn", "torchvision", "timm")
+PREPROCESSING = {"caffe": CAFFE_ILSVRC, "torchfcn": CAFFE_ILSVRC,
+                 "torchvision": TORCHVISION, "timm": TORCHVISION}  # fmt: skip
+
+
+class Imported(NamedTuple):
+    params: dict
+    meta: dict  # arch, num_classes, width, align, learnable_upsampling, heads
+    copied: list[str]
+    fresh: list[str]  # initialised here (new score/upsampling layers)
+    dropped: list[str]  # in the file, deliberately not used (a classifier's fc8)
+    resized: str | None  # "21 -> 5 classes" when the score layers were resized
+
+
+def infer_width(found: Mapping, arch: str, origin: str) -> float:
+    """The channel-width factor of the weights (1.0 for the reference nets)."""
+    alexnet = arch in ("fcn-alexnet", "alexnet")
+    first, base = ("conv1", 96) if alexnet else ("conv1_1", 64)
+    if first not in found:
+        have = ", ".join(list(found)[:8])
+        raise KeyError(f"{origin} has no layer {first!r}: not {arch} weights (it has {have}, ...)")
+    return np.shape(found[first][0])[0] / base
+
+
+def heads_of(found: Mapping) -> tuple[tuple[str, int], ...]:
+    """SIFT Flow style suffixed heads (``score_fr_sem``, ``score_fr_geo``) and their classes."""
+    heads = [(m.group(1), name) for name in found if (m := re.fullmatch(r"score_fr_(\w+)", name))]
+    return tuple((head, int(np.shape(found[name][0])[0])) for head, name in heads)
+
+
+def _check_scales(found: dict, module, origin: str) -> None:
+    """The at-once nets' fixed Scale layers: Caffe stores the factor as a blob; ours is a
+    constant. They must agree; then the blob is consumed."""
+    for t in trace_layers(module, 64, 64):
+        if isinstance(t.layer, Scale) and t.name in found:
+            stored = to_numpy(found.pop(t.name)[0]).ravel()
+            if stored.size != 1 or not np.isclose(stored[0], t.layer.factor, rtol=1e-6):
+                raise ValueError(
+                    f"{origin}: layer {t.name!r} scales by {stored.tolist()}, the net by "
+                    f"{t.layer.factor}"
+                )
+
+
+def import_layers(
+    found: Mapping,
+    arch: str,
+    origin: str,
+    *,
+    num_classes: int | None = None,
+    width: float | None = None,
+    align: str = "caffe",
+    learnable_upsampling: bool = False,
+    strict: bool = True,
+    seed: int = 0,
+) -> Imported:
+    """Params for ``build(arch, ...)`` from ``found`` (caffe layer -> blobs, source layout).
+
+    ``num_classes`` and ``width`` default to the weights' own. With ``strict`` (default) a
+    layer of the source the net has no place for is an error (a classifier's fc8 excepted).
+    """
+    found = dict(found)
+    width = infer_width(found, arch, origin) if width is None else width
+    dropped, heads = [], heads_of(found)
+    if arch in CLASSIFIERS:
+        if "fc8" not in found:
+            raise KeyError(f"{origin} has no layer 'fc8': not classifier weights for {arch}")
+        classes = int(np.shape(found["fc8"][0])[0])
+        if num_classes not in (None, classes):
+            raise ValueError(f"{arch} keeps the classifier's {classes} classes; got {num_classes}")
+        module = build(arch, classes, width=width)
+        options = {}
+    else:
+        if "score_fr" in found:
+            classes = int(np.shape(found["score_fr"][0])[0])
+        else:
+            classes = num_classes or 21
+            if "fc8" in found and not heads:
+                found.pop("fc8")
+                dropped.append("fc8")
+        options = {"align": align, "learnable_upsampling": learnable_upsampling, "heads": heads}
+        module = build(arch, classes, width=width, **options)
+    _check_scales(found, module, origin)
+    heads_needed = [n for n in abstract_params(module) if is_head_layer(n) and n not in found]
+    init = None
+    if heads_needed and arch not in CLASSIFIERS:
+        x = np.zeros((1, 64, 64, 3), np.float32)
+        init = jax.jit(module.init)(jax.random.key(seed), x)["params"]
+    got = assign(found, module, origin, fresh=heads_needed, init=init)
+    if strict and got.unused:
+        raise KeyError(
+            f"{origin} has layers {arch} does not use: {', '.join(got.unused)} "
+            "(weights of a net with more skips? choose its arch)"
+        )
+    params, resized = got.params, None
+    if num_classes is not None and num_classes != classes and arch not in CLASSIFIERS:
+        if heads:
+            raise ValueError("resizing the classes of a multi-head net is not supported")
+        params, resized = resize_classes(params, num_classes), f"{classes} -> {num_classes}"
+        classes = num_classes
+    meta = {"arch": arch, "num_classes": classes, "width": width, **options}
+    meta["heads"] = [list(h) for h in heads]
+    return Imported(params, meta, got.copied, got.fresh, dropped, resized)
+
+
+def read_layers(fmt: str, source: str | Path) -> dict:
+    """``{caffe layer: blobs}`` of a weights file of format ``fmt`` (one of ``FORMATS``)."""
+    match fmt:
+        case "caffe":
+            return {layer.name: layer.blobs for layer in read_caffemodel(source) if layer.blobs}
+        case "torchfcn":
+            return torchfcn_layers(read_state(source), str(source))
+        case "torchvision" | "timm":
+            return vgg16_layers(read_state(source), str(source))
+        case _:
+            raise ValueError(f"unknown weights format {fmt!r}; choose one of {FORMATS}")
+
+
+def convert(fmt: str, source: str | Path, arch: str, **options) -> Imported:
+    """:func:`import_layers` of a file; ``meta`` also names the source and its preprocessing."""
+    if fmt in ("torchvision", "timm") and "alexnet" in arch:
+        raise ValueError(f"--from {fmt} reads VGG16 weights; {arch} is an AlexNet net")
+    imported = import_layers(read_layers(fmt, source), arch, str(source), **options)
+    meta = {**imported.meta, "preprocessing": PREPROCESSING[fmt],
+            "source": {"format": fmt, "file": str(source)}}  # fmt: skip
+    return imported._replace(meta=meta)
+
+
+def from_caffemodel(path: str | Path, arch: str, **options) -> dict:
+    """Params for ``arch`` from a ``.caffemodel`` (options as :func:`import_layers`)."""
+    return import_layers(read_layers("caffe", path), arch, str(path), **options).params
+
+
+def from_torchvision_vgg16(state, arch: str = "vgg16", **options) -> dict:
+    """Params for ``arch`` from a torchvision or timm VGG16 state dict (or a file of one)."""
+    if isinstance(state, str | Path):
+        state = read_state(state)
+    found = vgg16_layers({k: to_numpy(v) for k, v in state.items()}, "VGG16 state dict")
+    return import_layers(found, arch, "VGG16 state dict", **options).params
