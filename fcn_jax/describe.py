@@ -9,6 +9,7 @@ from functools import partial
 from fcn_jax.data.pipeline import labels_of, model_input
 from fcn_jax.metrics import scores
 from fcn_jax.models import build
+from fcn_jax.preprocessing import from_json
 from fcn_jax.steps import make_eval_step
 from fcn_jax.transplant import load_params, transplant
 
@@ -98,8 +99,12 @@ def scores_by_task(confusions: list, tasks) -> dict:
 
 
 def input_means(description: dict) -> dict:
-    """The means :func:`~fcn_jax.data.pipeline.model_input` needs, from a model description."""
-    return {"color": tuple(description["mean_rgb"]), **description.get("extra_means", {})}
+    """The means :func:`~fcn_jax.data.pipeline.model_input` needs, from a model description:
+    for colour, the normalisation stored with the weights the run started from, if any, else
+    the dataset's mean."""
+    stored = description.get("preprocessing")
+    colour = tuple(description["mean_rgb"]) if stored is None else from_json(stored, "model")
+    return {"color": colour, **description.get("extra_means", {})}
 
 
 def model_from(description: dict):

@@ -22,7 +22,8 @@ def geometry_table(module: nn.Module, height: int, width: int) -> dict:
 
     ``offset`` is the input coordinate of the centre of unit 0 (the map's shift); ``jump`` is
     the cumulative stride in input pixels. ``receptive_field`` and ``max_stride`` are those of
-    ``score_fr``, the coarse classifier output (the paper's Table 1).
+    ``score_fr``, the coarse classifier output (the paper's Table 1), or of ``fc8`` for a
+    convolutionalized classifier.
     """
     rows, crops = [], {}
     for name, layer, trace, shape in trace_layers(module, height, width):
@@ -46,11 +47,13 @@ def geometry_table(module: nn.Module, height: int, width: int) -> dict:
             }
         )
 
-    score_fr = next(row for row in rows if row["name"] == "score_fr")
+    top = coarse_scores([row["name"] for row in rows])
+    scores = next(row for row in rows if row["name"] == top)
     return {
         "input_size": [height, width],
-        "receptive_field": score_fr["receptive_field"],
-        "max_stride": score_fr["jump"],
+        "scores_layer": top,
+        "receptive_field": scores["receptive_field"],
+        "max_stride": scores["jump"],
         "crops": crops,
         "layers": rows,
     }
@@ -76,10 +79,11 @@ def format_table(table: dict) -> str:
         for line in lines
     ]
     h, w = table["input_size"]
-    crops = ", ".join(f"{name}={offset}" for name, offset in table["crops"].items())
+    crops = ", ".join(f"{name}={offset}" for name, offset in table["crops"].items()) or "none"
     text += [
         "",
-        f"input {h}x{w}; score_fr receptive field {table['receptive_field']}, "
+        f"input {h}x{w}; {table.get('scores_layer', 'score_fr')} receptive field "
+        f"{table['receptive_field']}, "
         f"max stride {table['max_stride']}; crops: {crops}",
     ]
     return "\n".join(text)
@@ -91,7 +95,8 @@ def verify(module: nn.Module, height: int, width: int) -> list[Check]:
     centre unit of ``score_fr``, when its receptive field lies inside the image, must see
     exactly the ``k`` x ``k`` box the composition rule predicts (check named 'score_fr:rule')."""
     found = traces(module, height, width)
-    found["output"] = found.pop("score")
+    if "score" in found:
+        found["output"] = found.pop("score")
     probes = [
         (name, unit)
         for name in found
@@ -99,14 +104,20 @@ def verify(module: nn.Module, height: int, width: int) -> list[Check]:
         for unit in probe_units(found[name])
     ]
     checks = check_units(module, found, height, width, probes)
-    trace = found["score_fr"]
+    top = coarse_scores(list(found))
+    trace = found[top]
     centre = tuple(n // 2 for n in trace.size)
     predicted = rule_box(trace, *centre)
     inside = all(lo >= 0 and hi < n for (lo, hi), n in zip(predicted, (height, width), strict=True))
     if inside:
-        measured = next(c for c in checks if c.layer == "score_fr" and c.unit == centre)
-        checks.append(Check("score_fr:rule", centre, predicted, measured.measured, measured.is_box))
+        measured = next(c for c in checks if c.layer == top and c.unit == centre)
+        checks.append(Check(f"{top}:rule", centre, predicted, measured.measured, measured.is_box))
     return checks
+
+
+def coarse_scores(names: list[str]) -> str:
+    """The layer of coarse class scores: an FCN's ``score_fr``, a classifier's ``fc8``."""
+    return "score_fr" if "score_fr" in names else "fc8"
 
 
 def rule_box(trace: Trace, i: int, j: int) -> tuple[tuple[int, int], tuple[int, int]]:

@@ -29,11 +29,12 @@ from fcn_jax.describe import (
 from fcn_jax.interrupt import StopSignals, TrainingInterrupted
 from fcn_jax.layers import Deconv
 from fcn_jax.losses import VOID
-from fcn_jax.models import LateFusion, layer_types
+from fcn_jax.models import ARCHS, CLASSIFIERS, LateFusion, layer_types
 from fcn_jax.optim import make_optimizer
 from fcn_jax.parallel import data_parallel, local_copy, max_over_processes, sum_over_processes
 from fcn_jax.runlog import RunLog, progress_bar
 from fcn_jax.steps import evaluate, init_state, make_train_step
+from fcn_jax.transplant import source_preprocessing
 from fcn_jax.viz import tile
 
 DATA_FIELDS = ("seed", "batch_size", "sampling")  # a resumed run must keep these
@@ -90,6 +91,12 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         raise NotImplementedError(
             f"config.input={inputs!r}: unknown; inputs available: {', '.join(INPUTS)}"
         )
+    if config.arch in CLASSIFIERS:
+        raise NotImplementedError(
+            f"config.arch={config.arch!r} is a convolutionalized classifier (coarse class scores, "
+            f"no upsampling): train an FCN ({', '.join(ARCHS)}), e.g. with "
+            f"--config.init_from=DIR of its converted weights"
+        )
     tasks = tuple(config.get("tasks", None) or ("semantic",))
     if tasks not in (("semantic",), ("semantic", "geometric")):
         raise NotImplementedError(
@@ -106,6 +113,11 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     primary = jax.process_index() == 0
     dataset = open_dataset(config.dataset, **dataset_options(config))
     description = run_description(config, dataset, tasks, inputs)
+    if config.init_from and inputs == "color":
+        stored = source_preprocessing(config.init_from)
+        if stored is not None:  # the weights' own, not the dataset's mean
+            description["preprocessing"] = stored.to_json()
+            print(f"preprocessing stored with {config.init_from}: {stored.describe()}")
     model = model_from(description)
     channels = model_input(dataset.val[0], inputs, input_means(description)).shape[-1]
     sample = (1, 64, 64, channels)
@@ -150,7 +162,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         dataset.train,
         batch_size=config.batch_size,
         seed=config.seed,
-        mean_rgb=dataset.mean_rgb,
+        mean_rgb=input_means(description)["color"],
         num_classes=class_counts(description),
         total_steps=config.total_steps,
         inputs=inputs,

@@ -7,11 +7,17 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from fcn_jax.preprocessing import Normalisation, from_json
+
 
 def load_params(source: str | Path) -> dict:
-    """Params from a training workdir (its latest checkpoint) or an ``.npz`` of a torchfcn-style
-    state dict (keys like ``conv1_1.weight``)."""
+    """Params from a training workdir (its latest checkpoint), a directory written by
+    ``fcn-jax convert``, or an ``.npz`` of a torchfcn-style state dict (``conv1_1.weight``)."""
+    from fcn_jax.weights.bundle import is_bundle, load_bundle
+
     path = Path(source)
+    if is_bundle(path):
+        return load_bundle(path)[0]
     if path.suffix == ".npz":
         from fcn_jax.weights import state_to_params
 
@@ -20,6 +26,24 @@ def load_params(source: str | Path) -> dict:
     from fcn_jax.checkpoint import load_params as load_run
 
     return load_run(path)
+
+
+def source_preprocessing(source: str | Path) -> Normalisation | None:
+    """The input normalisation stored with ``source``: a converted-weights directory's, or that
+    a training workdir's checkpoint inherited from its own source; None if none is stored (an
+    ``.npz``, a run trained with its dataset's mean)."""
+    from fcn_jax.weights.bundle import is_bundle, load_meta
+
+    path = Path(source)
+    if is_bundle(path):
+        return load_meta(path)["preprocessing"]
+    if (path / "checkpoints").is_dir():
+        from fcn_jax.checkpoint import Checkpoints
+
+        checkpoints = Checkpoints(path / "checkpoints", read_only=True)
+        stored = checkpoints.model(checkpoints.resolve("latest")).get("preprocessing")
+        return None if stored is None else from_json(stored, f"{path} model description")
+    return None
 
 
 def transplant(target: dict, source: dict) -> tuple[dict, list[str]]:

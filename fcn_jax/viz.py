@@ -123,3 +123,22 @@ def learning_curve(series: dict[str, list[tuple[int, float]]], size=(720, 420)) 
         legend = f"{name}: {values[-1][1]:.4g} (range {lo:.3g}..{hi:.3g})"
         draw.text((left + 10 + 350 * (n % 2), bottom + 32 + 12 * (n // 2)), legend, fill=colour)
     return image
+
+
+# (position, RGB) anchors of the heat colour ramp: black, purple, red, orange, pale yellow.
+HEAT = ((0.0, (0, 0, 4)), (0.25, (87, 16, 110)), (0.5, (188, 55, 84)),
+        (0.75, (249, 142, 9)), (1.0, (252, 255, 164)))  # fmt: skip
+
+
+def heatmap(image_rgb: np.ndarray, score: np.ndarray, alpha: float = 0.6) -> np.ndarray:
+    """A class score map in [0, 1] (any resolution: a classifier's is coarse) stretched to the
+    image bilinearly, coloured black (0) to pale yellow (1) and blended over the image."""
+    height, width = image_rgb.shape[:2]
+    score = np.clip(np.asarray(score, np.float32), 0, 1)
+    stretched = np.asarray(Image.fromarray(score).resize((width, height), Image.BILINEAR))
+    stops = np.array([p for p, _ in HEAT])
+    colours = np.stack(
+        [np.interp(stretched, stops, [c[i] for _, c in HEAT]) for i in range(3)], axis=-1
+    )
+    blend = image_rgb.astype(np.float32) * (1 - alpha) + colours * alpha
+    return blend.clip(0, 255).astype(np.uint8)

@@ -20,7 +20,7 @@ def test_one_config_per_reference_net():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_config_loads_with_overrides_and_documents_itself(path):
-    config = cli._load_config([f"--config={path}", "--config.total_steps=7"])
+    config = cli.load_config([f"--config={path}", "--config.total_steps=7"])
     assert config.total_steps == 7
     assert all(key in config for key in SHARED)
     doc = path.read_text().split('"""')[1]
@@ -56,4 +56,4 @@ def test_unknown_inputs_and_tasks_are_refused(tmp_path):
 
 def test_bad_override_is_a_clear_message():
     with pytest.raises(SystemExit, match="total_step"):
-        cli._load_config(["--config.total_step=3"])
+        cli.load_config(["--config.total_step=3"])

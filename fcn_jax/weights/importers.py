@@ -6,7 +6,8 @@ One path for every format: the file becomes ``{caffe layer: blobs}`` (:mod:`.caf
 
 - FCN weights into the same FCN: every layer must be there.
 - FCN weights into a net with more skips (32s -> 16s -> 8s, the paper's staged training): the
-  new score layers start at zero, the new deconvolutions bilinear.
+  new score layers start at zero, the new deconvolutions bilinear; the source's final
+  upsampling layer, replaced by the new net's, is dropped.
 - A classifier (VGG16, CaffeNet) into an FCN: the trunk is transplanted, fc6/fc7 convolutionalized,
   fc8 dropped, the score and upsampling layers freshly initialised.
 - A classifier into its convolutionalized self (arch ``vgg16``/``alexnet``): fc8 kept as a 1x1 conv.
@@ -121,6 +122,10 @@ def import_layers(
         x = np.zeros((1, 64, 64, 3), np.float32)
         init = jax.jit(module.init)(jax.random.key(seed), x)["params"]
     got = assign(found, module, origin, fresh=heads_needed, init=init)
+    # Staged training replaces the source's final upsampling (FCN-32s' upscore) with its own.
+    replaced = [n for n in got.unused if n.startswith("upscore") and heads_needed]
+    dropped += replaced
+    got = got._replace(unused=[n for n in got.unused if n not in replaced])
     if strict and got.unused:
         raise KeyError(
             f"{origin} has layers {arch} does not use: {', '.join(got.unused)} "

@@ -1,0 +1,116 @@
+"""``fcn-jax``: the command line. Options are read here and nowhere below."""
+
+from __future__ import annotations
+
+import argparse
+
+from fcn_jax.cli.data import run_info, run_prepare
+from fcn_jax.cli.geometry import run_geometry
+from fcn_jax.cli.training import format_scores, load_config, run_eval, run_train
+from fcn_jax.cli.weights import run_convert, run_predict
+from fcn_jax.models import ALIGNMENTS, ARCHS, CLASSIFIERS
+from fcn_jax.weights.importers import FORMATS
+
+__all__ = ["format_scores", "load_config", "main", "parser"]
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="fcn-jax", description=__doc__)
+    commands = main.add_subparsers(dest="command", required=True)
+    geo = commands.add_parser(
+        "geometry",
+        help="per-layer kernel, stride, receptive field, jump, offsets and crops of a net",
+    )
+    geo.add_argument("arch", choices=ARCHS + CLASSIFIERS)
+    geo.add_argument("--align", choices=ALIGNMENTS, default="caffe")
+    geo.add_argument(
+        "--size", type=int, nargs="+", default=[500], metavar="N", help="input H [W] (500)"
+    )
+    geo.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    geo.add_argument(
+        "--verify", action="store_true", help="check the algebra against autodiff; exit 1 if not"
+    )
+    geo.add_argument("--plot", metavar="FILE.png", help="draw one unit's measured footprint")
+    geo.add_argument("--layer", default="score_fr", help="layer whose unit --plot draws (score_fr)")
+    geo.add_argument("--unit", type=int, nargs=2, metavar=("I", "J"), help="unit (centre)")
+    geo.set_defaults(run=run_geometry)
+
+    train = commands.add_parser(
+        "train",
+        help="train (no arguments: the built-in synthetic run)",
+        description="Options other than --workdir are ml_collections config flags: "
+        "--config FILE and --config.FIELD=VALUE.",
+    )
+    train.add_argument("--workdir", help="output directory (default runs/<timestamp>)")
+    hosts = train.add_argument_group(
+        "several processes (jax.distributed; also read from JAX_COORDINATOR_ADDRESS, "
+        "JAX_NUM_PROCESSES, JAX_PROCESS_ID)"
+    )
+    hosts.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0")
+    hosts.add_argument("--num-processes", type=int, metavar="N")
+    hosts.add_argument("--process-id", type=int, metavar="I")
+    train.set_defaults(run=run_train)
+
+    ev = commands.add_parser("eval", help="score a trained checkpoint on the validation split")
+    ev.add_argument("--workdir", required=True)
+    ev.add_argument("--checkpoint", default="best", help="best, latest or a step (best)")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.set_defaults(run=run_eval)
+
+    pred = commands.add_parser(
+        "predict", help="label PNGs, overlays and class heatmaps for images of any size"
+    )
+    pred.add_argument("--workdir", help="a training run (its --checkpoint is used)")
+    pred.add_argument("--weights", metavar="DIR", help="a directory from fcn-jax convert")
+    pred.add_argument("--checkpoint", default="best", help="best, latest or a step (best)")
+    pred.add_argument("images", nargs="+", metavar="IMAGE")
+    pred.add_argument("--out", required=True, metavar="OUTDIR")
+    pred.add_argument("--heatmap", metavar="CLASS", help="also write this class's score map")
+    pred.set_defaults(run=run_predict)
+
+    conv = commands.add_parser(
+        "convert",
+        help="import weights (.caffemodel, torchfcn, torchvision/timm VGG16) for --arch",
+        description="Writes DIR/params.npz and DIR/weights.json (the net and the preprocessing "
+        "the weights expect), for --config.init_from=DIR and fcn-jax predict --weights DIR.",
+    )
+    conv.add_argument("--from", dest="format", required=True, choices=FORMATS)
+    conv.add_argument("source", metavar="SRC", help=".caffemodel, .pth, .npz or .safetensors")
+    conv.add_argument("--arch", required=True, choices=ARCHS + CLASSIFIERS)
+    conv.add_argument(
+        "--num-classes", type=int, help="classes of the new score layers (default: the file's)"
+    )
+    conv.add_argument("--keep-classes", metavar="I,J,...", help="source classes to keep, in order")
+    conv.add_argument("--class-names", metavar="A,B,...", help="stored for predict --heatmap")
+    conv.add_argument("--align", choices=ALIGNMENTS, default="caffe")
+    conv.add_argument("--learnable-upsampling", action="store_true")
+    conv.add_argument("--out", required=True, metavar="DIR")
+    conv.set_defaults(run=run_convert)
+
+    data = commands.add_parser("data", help="prepare and inspect the paper's datasets")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    prep = data_commands.add_parser("prepare", help="build a dataset from its official files")
+    prep.add_argument("name")
+    prep.add_argument("--manual-dir", required=True, help="folder with the official files")
+    prep.add_argument("--data-dir", help="output (default ~/tensorflow_datasets)")
+    prep.set_defaults(run=run_prepare)
+    show = data_commands.add_parser("info", help="splits, example counts and class names")
+    show.add_argument("name")
+    show.add_argument("--data-dir", help="where it was prepared (default ~/tensorflow_datasets)")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(run=run_info)
+    return main
+
+
+def main(argv: list[str] | None = None) -> int:
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)  # Orbax is chatty at WARNING
+    args, rest = parser().parse_known_args(argv)
+    if args.command == "train":
+        return run_train(args, rest)
+    if rest:
+        parser().error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "geometry" and (len(args.size) > 2 or min(args.size) < 1):
+        parser().error("--size takes one or two positive integers")
+    return args.run(args)

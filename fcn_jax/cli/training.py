@@ -1,0 +1,126 @@
+"""``fcn-jax train`` and ``fcn-jax eval``: configs are read here and nowhere below."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def load_config(overrides: list[str]):
+    """An ml_collections config: ``--config FILE`` (default: the built-in synthetic run) and
+    ``--config.FIELD=VALUE`` overrides, parsed by ml_collections' own flags."""
+    from absl import flags
+    from ml_collections import config_flags
+
+    from fcn_jax import default_config
+
+    if not any(a == "--config" or a.startswith("--config=") for a in overrides):
+        overrides = [f"--config={default_config.__file__}", *overrides]
+    argv = ["fcn-jax train", *overrides]
+    values = flags.FlagValues()
+    config_flags.DEFINE_config_file(
+        "config", None, "config file", flag_values=values, lock_config=True, sys_argv=argv
+    )
+    try:
+        values(argv)
+    except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as err:
+        raise SystemExit(f"fcn-jax train: bad config option: {err}") from err
+    return values.config
+
+
+def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
+    from fcn_jax.checkpoint import CheckpointError, CheckpointMismatch
+    from fcn_jax.data.datasets import DatasetNotReady
+    from fcn_jax.data.folder import FolderError
+    from fcn_jax.interrupt import TrainingInterrupted
+    from fcn_jax.parallel import start_distributed, wants_distributed
+    from fcn_jax.train import train_and_evaluate
+
+    config = load_config(overrides)
+    if wants_distributed(args.coordinator, args.num_processes, args.process_id):
+        start_distributed(args.coordinator, args.num_processes, args.process_id)
+        if args.workdir is None:
+            raise SystemExit("fcn-jax train: --workdir (one shared directory) is required with "
+                             "several processes")  # fmt: skip
+    workdir = args.workdir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}"
+    print(f"workdir: {workdir}")
+    if config.get("compilation_cache", True):  # a restarted run loads, not recompiles
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", str(Path(workdir) / "xla_cache"))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # every step shape
+    try:
+        result = train_and_evaluate(config, workdir)
+    except TrainingInterrupted as stopped:
+        print(f"fcn-jax train: {stopped}", file=sys.stderr)
+        return stopped.exit_code
+    except (
+        DatasetNotReady,
+        FolderError,
+        NotImplementedError,
+        CheckpointMismatch,
+        CheckpointError,
+        FloatingPointError,
+    ) as err:
+        raise SystemExit(f"fcn-jax train: {err}") from err
+    print(format_scores(result, _class_names(workdir)))
+    return 0
+
+
+def _class_names(workdir) -> list[str] | None:
+    from fcn_jax.checkpoint import Checkpoints
+
+    checkpoints = Checkpoints(Path(workdir) / "checkpoints", read_only=True)
+    return checkpoints.model(checkpoints.resolve("latest"))["class_names"]
+
+
+def format_scores(result: dict, class_names: list[str] | None = None) -> str:
+    """The four metrics and a per-class IU table."""
+    lines = [f"{key:>15}  {result[key]:.4f}" for key in SCORE_KEYS]
+    names = class_names or [str(i) for i in range(len(result["per_class_iu"]))]
+    lines += ["", f"{'class':>15}  IU"]
+    for name, iu in zip(names, result["per_class_iu"], strict=True):
+        lines.append(f"{name:>15}  {'absent' if iu is None else f'{iu:.4f}'}")
+    return "\n".join(lines)
+
+
+SCORE_KEYS = ("pixel_accuracy", "mean_accuracy", "mean_iu", "fw_iu")
+
+
+def restore(workdir: str, which: str):
+    """(model description, model, params, step) of a training workdir's checkpoint."""
+    from fcn_jax.checkpoint import Checkpoints
+    from fcn_jax.describe import model_from
+
+    checkpoints = Checkpoints(Path(workdir) / "checkpoints", read_only=True)
+    try:
+        step = checkpoints.resolve(which)
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"fcn-jax: {err}") from err
+    description = checkpoints.model(step)
+    return description, model_from(description), checkpoints.restore_params(step), step
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from fcn_jax.data.datasets import open_dataset
+    from fcn_jax.describe import dataset_options, eval_parts, scores_by_task
+    from fcn_jax.steps import evaluate
+
+    description, model, params, step = restore(args.workdir, args.checkpoint)
+    config = json.loads((Path(args.workdir) / "config.json").read_text())
+    dataset = open_dataset(description["dataset"], **dataset_options(config))
+    val = [dataset.val[i] for i in range(len(dataset.val))]
+    eval_step, prep, targets = eval_parts(model, description)
+    confusions, _ = evaluate(eval_step, params, val, prep, targets)
+    result = scores_by_task(confusions, description.get("tasks", ("semantic",)))
+    result["step"] = step
+    (Path(args.workdir) / f"eval_{step:06d}.json").write_text(json.dumps(result, indent=2))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"checkpoint step {step}, {len(val)} validation images")
+        print(format_scores(result, description["class_names"]))
+    return 0

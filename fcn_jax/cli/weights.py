@@ -1,0 +1,82 @@
+"""``fcn-jax convert`` and ``fcn-jax predict``: importing weights and using them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from fcn_jax.cli.training import restore
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from fcn_jax import predict
+    from fcn_jax.weights.bundle import BundleError
+
+    if (args.workdir is None) == (args.weights is None):
+        raise SystemExit("fcn-jax predict: give exactly one of --workdir and --weights")
+    if args.weights is not None:
+        try:
+            predictor = predict.from_weights(args.weights)
+        except BundleError as err:
+            raise SystemExit(f"fcn-jax predict: {err}") from err
+    else:
+        description, model, params, _ = restore(args.workdir, args.checkpoint)
+        if description.get("inputs", "color") != "color":
+            raise SystemExit(
+                f"fcn-jax predict: this net takes {description['inputs']!r} inputs; predict "
+                "reads colour image files only"
+            )
+        predictor = predict.from_description(description, model, params, args.workdir)
+    norm = predictor.normalisation
+    print(f"preprocessing: {norm.describe()} ({predictor.origin})", file=sys.stderr)
+    try:
+        written = predict.predict_images(predictor, args.images, args.out, args.heatmap)
+    except ValueError as err:
+        raise SystemExit(f"fcn-jax predict: {err}") from err
+    for path in written:
+        print(path)
+    return 0
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from fcn_jax.surgery import resize_classes
+    from fcn_jax.weights import convert, save_bundle
+
+    keep = None
+    if args.keep_classes:
+        try:
+            keep = [int(c) for c in args.keep_classes.split(",")]
+        except ValueError as err:
+            raise SystemExit(f"fcn-jax convert: --keep-classes: {err}") from err
+    try:
+        done = convert(
+            args.format, args.source, args.arch, num_classes=args.num_classes,
+            align=args.align, learnable_upsampling=args.learnable_upsampling,
+        )  # fmt: skip
+        params, meta = done.params, done.meta
+        if keep is not None:
+            params = resize_classes(params, len(keep), keep)
+            meta = {**meta, "num_classes": len(keep), "kept_classes": keep}
+    except (KeyError, ValueError, OSError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        raise SystemExit(f"fcn-jax convert: {message}") from err
+    if args.class_names:
+        names = args.class_names.split(",")
+        if len(names) != meta["num_classes"]:
+            raise SystemExit(f"fcn-jax convert: --class-names lists {len(names)} names for "
+                             f"{meta['num_classes']} classes")  # fmt: skip
+        meta["class_names"] = names
+    save_bundle(args.out, params, meta)
+    print(f"{args.format} {args.source} -> {args.out} ({meta['arch']}, "
+          f"{meta['num_classes']} classes, width {meta['width']:g})")  # fmt: skip
+    print(f"  copied {len(done.copied)} layers: {', '.join(done.copied)}")
+    if done.fresh:
+        print(f"  initialised {len(done.fresh)} new layers: {', '.join(done.fresh)}")
+    if done.dropped:
+        print(f"  dropped: {', '.join(done.dropped)}")
+    if done.resized:
+        print(f"  score layers resized: {done.resized} classes")
+    if keep is not None:
+        print(f"  score layers cut to source classes {keep}")
+    print(f"  preprocessing: {meta['preprocessing'].describe()}")
+    return 0

@@ -1,0 +1,109 @@
+"""Whole-image prediction from a trained workdir or a converted-weights directory.
+
+The net, its params and the input normalisation come from the same place (the checkpoint's
+model description, or ``weights.json``), so the preprocessing cannot be mismatched. For each
+image: a palette label PNG and an overlay (FCNs), and with a heatmap class the softmax score
+map of that class (``*_heat_<class>.png`` over the image, ``.npy`` at the net's resolution).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import numpy as np
+from PIL import Image
+
+from fcn_jax.models import CLASSIFIERS, build
+from fcn_jax.preprocessing import Normalisation, caffe, from_json
+from fcn_jax.viz import heatmap, label_png, overlay
+
+
+class Predictor(NamedTuple):
+    """What prediction needs: the net, its params, how its inputs are normalised."""
+
+    model: object
+    params: dict
+    normalisation: Normalisation
+    classifier: bool  # coarse class scores (a convolutionalized classifier), no labels
+    class_names: list[str] | None
+    origin: str  # where the normalisation comes from, for the user
+
+
+def from_weights(directory: str | Path) -> Predictor:
+    """A predictor from a directory written by ``fcn-jax convert``."""
+    from fcn_jax.weights.bundle import load_bundle
+
+    params, meta = load_bundle(directory)
+    options = {k: meta[k] for k in ("align", "learnable_upsampling") if k in meta}
+    if meta.get("heads"):
+        options["heads"] = tuple((name, count) for name, count in meta["heads"])
+    model = build(meta["arch"], meta["num_classes"], width=meta["width"], **options)
+    origin = f"stored with the weights in {directory}"
+    classifier = meta["arch"] in CLASSIFIERS
+    return Predictor(
+        model, params, meta["preprocessing"], classifier, meta.get("class_names"), origin
+    )
+
+
+def from_description(description: dict, model, params, workdir: str | Path) -> Predictor:
+    """A predictor from a training checkpoint's model description."""
+    if "preprocessing" in description:
+        normalisation = from_json(description["preprocessing"], f"{workdir} model description")
+        origin = f"stored with {workdir}'s checkpoint (from the weights it started from)"
+    else:
+        normalisation = caffe(description["mean_rgb"])
+        origin = f"the mean of {workdir}'s dataset {description.get('dataset', '')!r}"
+    return Predictor(model, params, normalisation, False, description.get("class_names"), origin)
+
+
+def class_index(which: str, count: int, names: Sequence[str] | None) -> int:
+    """A class given by index or name; the error lists what there is."""
+    if which.isdigit() and int(which) < count:
+        return int(which)
+    if names and which in names:
+        return list(names).index(which)
+    known = f"names: {', '.join(names)}" if names else "no class names are stored"
+    raise ValueError(f"no class {which!r}: give an index in [0, {count}) ({known})")
+
+
+def predict_images(
+    predictor: Predictor, images: Sequence[str | Path], out: str | Path, heat: str | None = None
+) -> list[Path]:
+    """Write label PNGs and overlays (and heatmaps of class ``heat``) for ``images`` into
+    ``out``; returns the files written."""
+    if predictor.classifier and heat is None:
+        raise ValueError(
+            "a convolutionalized classifier gives coarse class scores, not labels: "
+            "pass a heatmap class (--heatmap CLASS)"
+        )
+    model, params = predictor.model, predictor.params
+    forward = jax.jit(lambda p, x: model.apply({"params": p}, x))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in map(Path, images):
+        try:
+            with Image.open(path) as image:
+                rgb = np.asarray(image.convert("RGB"))
+        except (OSError, ValueError) as err:
+            raise ValueError(f"cannot read image {path}: {err}") from err
+        logits = forward(params, predictor.normalisation.apply(rgb)[None])
+        if isinstance(logits, dict):  # several heads: the first is the semantic one
+            logits = next(iter(logits.values()))
+        logits = np.asarray(logits[0])
+        if heat is not None:  # checked before anything is written
+            k = class_index(heat, logits.shape[-1], predictor.class_names)
+        if not predictor.classifier:
+            label = logits.argmax(-1)
+            label_png(label).save(target := out / f"{path.stem}.png")
+            Image.fromarray(overlay(rgb, label)).save(out / f"{path.stem}_overlay.png")
+            written += [target, out / f"{path.stem}_overlay.png"]
+        if heat is not None:
+            score = np.asarray(jax.nn.softmax(logits, axis=-1))[..., k]
+            np.save(out / f"{path.stem}_heat_{k}.npy", score)
+            Image.fromarray(heatmap(rgb, score)).save(target := out / f"{path.stem}_heat_{k}.png")
+            written += [out / f"{path.stem}_heat_{k}.npy", target]
+    return written
