@@ -1,0 +1,127 @@
+"""Reading .caffemodel files (both encodings) built here byte by byte with the protobuf wire
+format: every blob lands in its layer, in our layout, and the nets give the torch reference's
+logits; bad files are named, never half-loaded."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from caffe_wire import caffemodel, from_state
+
+from fcn_jax.models import build
+from fcn_jax.weights import CaffeError, from_caffemodel, read_caffemodel
+
+torch = pytest.importorskip("torch")
+from benchmarks.torch_fcn import reference_net  # noqa: E402
+
+SCALES = [
+    ("scale_pool4", "Scale", [np.array([0.01])]),
+    ("scale_pool3", "Scale", [np.array([1e-4])]),
+]
+
+
+def state_of(net) -> dict:
+    return {k: v.numpy() for k, v in net.state_dict().items()}
+
+
+def torch_logits(net, x):
+    with torch.no_grad():
+        return net(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1)
+
+
+def write(tmp_path, data: bytes, name="net.caffemodel"):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+CASES = [
+    ("fcn8s", {}, ()),  # new encoding, blobs with shape, packed floats
+    ("fcn8s-atonce", {}, ()),
+    ("fcn32s", {"v1": True, "legacy": True}, ()),  # V1 layers, legacy num/channels/h/w
+    ("fcn-alexnet", {"v1": True, "legacy": True}, ("fc6", "fc7")),  # fc6/fc7 as InnerProduct
+    ("fcn16s", {"packed": False, "double": True}, ("fc6",)),  # unpacked double_data
+]
+
+
+@pytest.mark.parametrize(("arch", "encoding", "fc"), CASES)
+def test_a_caffemodel_gives_the_torch_reference_logits(tmp_path, arch, encoding, fc):
+    net = reference_net(arch, 5, 1 / 16)
+    layers = from_state(state_of(net), fc=fc) + (SCALES if arch == "fcn8s-atonce" else [])
+    path = write(tmp_path, caffemodel(layers, **encoding))
+    params = from_caffemodel(path, arch)
+    apply = jax.jit(build(arch, 5, width=1 / 16).apply)
+    for shape in [(1, 37, 53, 3), (1, 100, 100, 3)]:
+        x = np.random.default_rng(shape[1]).standard_normal(shape).astype(np.float32)
+        ours = np.asarray(apply({"params": params}, jnp.asarray(x)))
+        ref = torch_logits(net, x)
+        assert np.abs(ours - ref).max() <= 1e-5 * np.abs(ref).max()
+
+
+def test_blobs_land_in_our_layout(tmp_path):
+    conv = np.arange(4 * 3 * 3 * 3, dtype=np.float32).reshape(4, 3, 3, 3)  # (out, in, kh, kw)
+    deconv = np.arange(2 * 2 * 4 * 4, dtype=np.float32).reshape(2, 2, 4, 4)  # (in, out, kh, kw)
+    layers = [("c", "Convolution", [conv, np.arange(4.0)]), ("upscore2", "Deconvolution", [deconv])]
+    found = {layer.name: layer for layer in read_caffemodel(write(tmp_path, caffemodel(layers)))}
+    assert found["c"].type == "Convolution" and found["upscore2"].type == "Deconvolution"
+    np.testing.assert_array_equal(found["c"].blobs[0], conv)
+    np.testing.assert_array_equal(found["c"].blobs[1], np.arange(4.0))
+    assert list(found) == ["data", "c", "upscore2"] and found["data"].blobs == ()
+
+    net = reference_net("fcn16s", 5, 1 / 16)
+    state = state_of(net)
+    params = from_caffemodel(
+        write(tmp_path, caffemodel(from_state(state)), "b.caffemodel"), "fcn16s"
+    )
+    w, up = state["conv2_1.weight"], state["upscore2.weight"]
+    # kernel[a, b, i, o] is Caffe's weight[o, i, a, b]; a deconvolution's is weight[i, o, a, b]:
+    # no flip (input unit u writes kernel[a] to output s*u + a, in Caffe and here).
+    assert params["conv2_1"]["kernel"][2, 0, 1, 3] == w[3, 1, 2, 0]
+    assert params["upscore2"]["kernel"][3, 0, 1, 4] == up[1, 4, 3, 0]
+
+
+def test_bad_files_are_named(tmp_path):
+    net = reference_net("fcn32s", 5, 1 / 16)
+    layers = from_state(state_of(net))
+    good = caffemodel(layers)
+    for data, pattern in [
+        (good[: len(good) // 2], r"half\.caffemodel .*(truncated|claims)"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, r"foreign\.caffemodel"),
+        (b"", r"empty\.caffemodel holds no layer with weights"),
+    ]:
+        name = pattern.split("\\")[0] + ".caffemodel"
+        with pytest.raises(CaffeError, match=pattern):
+            from_caffemodel(write(tmp_path, data, name), "fcn32s")
+
+    missing = [entry for entry in layers if entry[0] != "fc7"]
+    with pytest.raises(KeyError, match=r"no layer 'fc7'"):
+        from_caffemodel(write(tmp_path, caffemodel(missing), "m.caffemodel"), "fcn32s")
+    wrong = [
+        (n, k, [b[:, :-1] for b in bl[:1]] + bl[1:] if n == "fc7" else bl) for n, k, bl in layers
+    ]
+    with pytest.raises(ValueError, match=r"'fc7' weight of shape \(256, 255, 1, 1\)"):
+        from_caffemodel(write(tmp_path, caffemodel(wrong), "w.caffemodel"), "fcn32s")
+    with pytest.raises(KeyError, match=r"does not use: score_pool4"):
+        extra = [*layers, ("score_pool4", "Convolution", [np.zeros((5, 32, 1, 1)), np.zeros(5)])]
+        from_caffemodel(write(tmp_path, caffemodel(extra), "x.caffemodel"), "fcn32s")
+
+
+def test_a_blob_whose_data_does_not_fill_its_shape_is_named(tmp_path):
+    import caffe_wire as w
+
+    body = w.string(w.LP_NAME, "conv1_1") + w.string(w.LP_TYPE, "Convolution")
+    bad_blob = w.message(w.BP_SHAPE, w.message(1, w.varint(4) + w.varint(3))) + w.message(
+        w.BP_DATA, np.zeros(11, np.float32).tobytes()
+    )
+    data = w.message(w.NET_LAYER, body + w.message(w.LP_BLOBS, bad_blob))
+    with pytest.raises(
+        CaffeError, match=r"blob 0 of layer 'conv1_1' has 11 values but shape \(4, 3\)"
+    ):
+        read_caffemodel(write(tmp_path, data))
+
+
+def test_an_at_once_scale_that_differs_is_an_error(tmp_path):
+    net = reference_net("fcn8s-atonce", 5, 1 / 16)
+    layers = [*from_state(state_of(net)), SCALES[0], ("scale_pool3", "Scale", [np.array([1e-3])])]
+    with pytest.raises(ValueError, match=r"'scale_pool3' scales by \[0\.001"):
+        from_caffemodel(write(tmp_path, caffemodel(layers)), "fcn8s-atonce")
