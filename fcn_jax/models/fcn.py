@@ -149,4 +149,4 @@ def trace_layers(module: nn.Module, height: int, width: int, channels: int = 3) 
 
 def layer_types(module: nn.Module) -> dict[str, type]:
     """Every layer of ``module`` by name, with its class."""
-    return {t.name: type(t.layer) for t in trace_layers(module, 64, 64)}
+    return {t.name: type(t.layer) for t in trace_layers(module, 256, 256)}  # fits every net

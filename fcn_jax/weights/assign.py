@@ -33,7 +33,7 @@ class Assigned(NamedTuple):
 
 def abstract_params(module, channels: int = 3) -> dict:
     """The shapes of ``module``'s params, without computing anything."""
-    x = jax.ShapeDtypeStruct((1, 64, 64, channels), jnp.float32)
+    x = jax.ShapeDtypeStruct((1, 256, 256, channels), jnp.float32)  # fits every net
     return jax.eval_shape(module.init, jax.random.key(0), x)["params"]
 
 

@@ -67,7 +67,7 @@ def heads_of(found: Mapping) -> tuple[tuple[str, int], ...]:
 def _check_scales(found: dict, module, origin: str) -> None:
     """The at-once nets' fixed Scale layers: Caffe stores the factor as a blob; ours is a
     constant. They must agree; then the blob is consumed."""
-    for t in trace_layers(module, 64, 64):
+    for t in trace_layers(module, 256, 256):
         if isinstance(t.layer, Scale) and t.name in found:
             stored = to_numpy(found.pop(t.name)[0]).ravel()
             if stored.size != 1 or not np.isclose(stored[0], t.layer.factor, rtol=1e-6):
