@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from fcn_jax.cli import VERIFY_WIDTH
+from fcn_jax.cli.geometry import VERIFY_WIDTH
 from fcn_jax.models import ALIGNMENTS, ARCHS, build
 from fcn_jax.report import geometry_table, verify
 

@@ -11,7 +11,8 @@ from fcn_jax.metrics import scores
 from fcn_jax.models import build
 from fcn_jax.preprocessing import from_json
 from fcn_jax.steps import make_eval_step
-from fcn_jax.transplant import load_params, transplant
+from fcn_jax.surgery import transplant
+from fcn_jax.transplant import load_params
 
 
 def model_description(config, dataset) -> dict:

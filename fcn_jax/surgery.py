@@ -1,7 +1,10 @@
-"""Net surgery: convolutionalize fully connected layers; bilinear upsampling kernels."""
+"""Net surgery: convolutionalize fully connected layers, bilinear upsampling kernels, transplant
+layers by name (a classifier's trunk into an FCN, fc8 dropped; a stage into the next), resize the
+score layers to another class count."""
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 
 
@@ -81,3 +84,24 @@ def resize_classes(params: dict, num_classes: int, keep: list[int] | None = None
             resized["bias"] = np.where(new, 0, bias[taken]).astype(bias.dtype)
         result[name] = resized
     return result
+
+
+def transplant(target: dict, source: dict) -> tuple[dict, list[str]]:
+    """``target`` params with every layer whose name and shapes match in ``source`` copied over.
+
+    Layers only in the source are left out (a classifier's fc8 when its trunk starts an FCN).
+    Layers only in the target (e.g. the new skip's score_pool4, zero-initialised, and its
+    bilinear upscore2) keep their initialisation, as in the paper's staged training. A layer
+    present in both with different shapes is an error naming it.
+    """
+    result, copied = dict(target), []
+    for name, leaves in target.items():
+        if name not in source:
+            continue
+        got = jax.tree.map(np.shape, source[name])
+        want = jax.tree.map(np.shape, leaves)
+        if got != want:
+            raise ValueError(f"cannot initialise layer {name}: shapes {got} != {want}")
+        result[name] = jax.tree.map(lambda s, t: np.asarray(s, t.dtype), source[name], leaves)
+        copied.append(name)
+    return result, copied

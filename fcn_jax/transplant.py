@@ -1,10 +1,11 @@
-"""Initialising a net from another: staged training (FCN-32s -> 16s -> 8s) and pretrained trunks."""
+"""Where a run starts from: the params and preprocessing of a training workdir, a
+converted-weights directory or an ``.npz`` state dict (copied into the new net by
+:func:`fcn_jax.surgery.transplant`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import jax
 import numpy as np
 
 from fcn_jax.preprocessing import Normalisation, from_json
@@ -44,23 +45,3 @@ def source_preprocessing(source: str | Path) -> Normalisation | None:
         stored = checkpoints.model(checkpoints.resolve("latest")).get("preprocessing")
         return None if stored is None else from_json(stored, f"{path} model description")
     return None
-
-
-def transplant(target: dict, source: dict) -> tuple[dict, list[str]]:
-    """``target`` params with every layer whose name and shapes match in ``source`` copied over.
-
-    Layers only in the target (e.g. the new skip's score_pool4, zero-initialised, and its
-    bilinear upscore2) keep their initialisation, as in the paper's staged training. A layer
-    present in both with different shapes is an error naming it.
-    """
-    result, copied = dict(target), []
-    for name, leaves in target.items():
-        if name not in source:
-            continue
-        got = jax.tree.map(np.shape, source[name])
-        want = jax.tree.map(np.shape, leaves)
-        if got != want:
-            raise ValueError(f"cannot initialise layer {name}: shapes {got} != {want}")
-        result[name] = jax.tree.map(lambda s, t: np.asarray(s, t.dtype), source[name], leaves)
-        copied.append(name)
-    return result, copied

@@ -125,3 +125,29 @@ def test_an_at_once_scale_that_differs_is_an_error(tmp_path):
     layers = [*from_state(state_of(net)), SCALES[0], ("scale_pool3", "Scale", [np.array([1e-3])])]
     with pytest.raises(ValueError, match=r"'scale_pool3' scales by \[0\.001"):
         from_caffemodel(write(tmp_path, caffemodel(layers)), "fcn8s-atonce")
+
+
+def test_sift_flow_two_heads_are_found_by_their_suffixes(tmp_path):
+    heads = (("sem", 33), ("geo", 3))
+    module = build("fcn16s", 1, width=1 / 16, heads=heads)
+    x = np.zeros((1, 64, 64, 3), np.float32)
+    params = jax.tree.map(np.asarray, module.init(jax.random.key(0), x)["params"])
+    rng = np.random.default_rng(0)
+    layers = []
+    for (
+        name,
+        leaves,
+    ) in params.items():  # Caffe layouts: conv (out, in, kh, kw), deconv (in, out, ..)
+        kernel = rng.standard_normal(leaves["kernel"].shape).astype(np.float32)
+        params[name] = {**leaves, "kernel": kernel}
+        deconv = name.startswith("upscore")
+        blob = kernel.transpose((2, 3, 0, 1) if deconv else (3, 2, 0, 1))
+        bias = [leaves["bias"] + 1] if "bias" in leaves else []
+        layers.append((name, "Deconvolution" if deconv else "Convolution", [blob, *bias]))
+    got = from_caffemodel(write(tmp_path, caffemodel(layers)), "fcn16s")
+    assert {"score_fr_sem", "score_fr_geo", "upscore16_geo", "score_pool4_sem"} <= set(got)
+    assert got["score_fr_sem"]["kernel"].shape[-1] == 33 and got["score_fr_geo"]["bias"].shape == (
+        3,
+    )
+    for name in params:
+        np.testing.assert_array_equal(got[name]["kernel"], params[name]["kernel"])

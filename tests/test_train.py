@@ -17,8 +17,9 @@ from fcn_jax.data.pipeline import train_batches
 from fcn_jax.models import build
 from fcn_jax.optim import make_optimizer
 from fcn_jax.steps import init_state, make_train_step
+from fcn_jax.surgery import transplant
 from fcn_jax.train import train_and_evaluate
-from fcn_jax.transplant import load_params, transplant
+from fcn_jax.transplant import load_params
 
 
 def test_a_run_writes_everything_a_user_looks_at(trained):
