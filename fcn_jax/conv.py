@@ -26,10 +26,15 @@ BAND_BYTES = 2 * 2**20  # the shifted copies of one band of rows: about a core's
 MIN_BAND_PIXELS = 256  # never contract over fewer output pixels per band than this
 
 
-def conv2d(x: jax.Array, kernel: jax.Array, stride: int = 1, pad: int = 0, groups: int = 1):
+def conv2d(
+    x: jax.Array, kernel: jax.Array, stride: int = 1, pad: int = 0, groups: int = 1,
+    dilation: int = 1,
+):  # fmt: skip
     """Cross-correlation of NHWC ``x`` with a (k, k, in/groups, out) kernel, zero padding
-    ``pad`` on every side, as ``lax.conv_general_dilated``."""
+    ``pad`` on every side, taps ``dilation`` apart, as ``lax.conv_general_dilated``."""
     k = kernel.shape[0]
+    if dilation > 1:
+        return _native(x, kernel, pad, stride, groups, dilation)
     special = jax.default_backend() == "cpu" and stride == 1 and groups == 1 and k > 1
     if special and k >= 5:
         return _as_matmul(x, kernel, pad)
@@ -38,11 +43,11 @@ def conv2d(x: jax.Array, kernel: jax.Array, stride: int = 1, pad: int = 0, group
     return _native(x, kernel, pad, stride, groups)
 
 
-def _native(x, kernel, pad, stride=1, groups=1):
+def _native(x, kernel, pad, stride=1, groups=1, dilation=1):
     """XLA's own convolution."""
     return jax.lax.conv_general_dilated(
         x, kernel, (stride, stride), ((pad, pad), (pad, pad)), dimension_numbers=NHWC,
-        feature_group_count=groups,
+        feature_group_count=groups, rhs_dilation=(dilation, dilation),
     )  # fmt: skip
 
 

@@ -3,8 +3,8 @@
 The net is made linear and positive for the measurement: every parameter is set to 1, ReLU,
 LRN and dropout become the identity and max pooling becomes sum pooling over the same windows
 (through :func:`flax.linen.intercept_methods`, so the model code is the one users run). A
-one-hot cotangent on a unit pulled back with :func:`jax.vjp` is then strictly positive on
-every input pixel the unit can see and exactly zero elsewhere: its support.
+cotangent of ones on all channels of a unit, pulled back with :func:`jax.vjp`, is then strictly
+positive on every input pixel the unit can see and exactly zero elsewhere: its support.
 """
 
 from __future__ import annotations
@@ -69,7 +69,9 @@ def measure_supports(
 
         def one(w, i, j):
             hot = [
-                jnp.zeros_like(o).at[0, i, j, 0].set(jnp.where(w == n, 1.0, 0.0))
+                # every channel of the unit: a concatenation's channels (an inception
+                # module's branches) see different extents; the unit sees their union
+                jnp.zeros_like(o).at[0, i, j, :].set(jnp.where(w == n, 1.0, 0.0))
                 for n, o in enumerate(outs)
             ]
             return pull(hot)[0][0]

@@ -3,7 +3,8 @@
 Every spatial layer is one of three primitives, declared by the layer that runs it:
 
 * ``Window(k, s, p)``   -- convolution or pooling: output unit ``j`` reads inputs
-  ``s*j - p .. s*j - p + k - 1``;
+  ``s*j - p .. s*j - p + k - 1``; with dilation ``d`` (à trous) it reads every ``d``-th of
+  ``s*j - p .. s*j - p + d(k-1)``, an effective kernel of ``d(k-1) + 1``;
 * ``Upsample(k, s, p)`` -- deconvolution ("backwards strided convolution"): input unit ``i``
   writes outputs ``s*i - p .. s*i - p + k - 1``;
 * ``Shift(c)``          -- crop: output unit ``j`` is input unit ``j + c``.
@@ -57,21 +58,28 @@ class Field:
 
 @dataclass(frozen=True)
 class Window:
-    """Convolution or pooling window: kernel ``k``, stride ``s``, padding ``p`` on both sides."""
+    """Convolution or pooling window: kernel ``k``, stride ``s``, padding ``p`` on both sides,
+    dilation ``d`` (the taps ``d`` apart: a dilated ``f_ks`` is an ``f_{d(k-1)+1, s}``)."""
 
     k: int
     s: int = 1
     p: int = 0
     ceil: bool = False  # Caffe's pooling rounds the output size up
+    d: int = 1
+
+    @property
+    def extent(self) -> int:
+        """The effective kernel: input units from the first tap to the last."""
+        return self.d * (self.k - 1) + 1
 
     def coord_map(self) -> CoordMap:
-        return CoordMap(Fraction(self.s), Fraction(self.k - 1, 2) - self.p)
+        return CoordMap(Fraction(self.s), Fraction(self.extent - 1, 2) - self.p)
 
     def field(self) -> Field:
-        return Field(Fraction(self.k), Fraction(self.s))
+        return Field(Fraction(self.extent), Fraction(self.s))
 
     def out_size(self, n: int) -> int:
-        span = n + 2 * self.p - self.k
+        span = n + 2 * self.p - self.extent
         if not self.ceil:
             return span // self.s + 1
         out = -(-span // self.s) + 1
@@ -81,7 +89,7 @@ class Window:
 
     def reads(self, n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
         start = self.s * np.arange(n_out) - self.p
-        return np.maximum(start, 0), np.minimum(start + self.k - 1, n_in - 1)
+        return np.maximum(start, 0), np.minimum(start + self.extent - 1, n_in - 1)
 
 
 @dataclass(frozen=True)

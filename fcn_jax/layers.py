@@ -20,8 +20,9 @@ from fcn_jax.surgery import bilinear_kernel
 class Conv(nn.Module):
     """Convolution ``f_ks`` with Caffe's symmetric zero padding and optional groups.
 
-    Params: ``kernel`` (k, k, in/groups, out) and ``bias`` (out). ``zero_init`` starts both at
-    zero, as the reference does for its score layers.
+    Params: ``kernel`` (k, k, in/groups, out) and ``bias`` (out; none with ``use_bias=False``, as
+    ResNet's convs before batch norm). ``zero_init`` starts both at zero, as the reference does
+    for its score layers. ``dilation`` spaces the taps (à trous, DeepLab/dilated ResNet).
     """
 
     features: int
@@ -30,10 +31,12 @@ class Conv(nn.Module):
     pad: int = 0
     groups: int = 1
     zero_init: bool = False
+    dilation: int = 1
+    use_bias: bool = True
 
     @property
     def op(self) -> Window:
-        return Window(self.kernel, self.stride, self.pad)
+        return Window(self.kernel, self.stride, self.pad, d=self.dilation)
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -43,8 +46,10 @@ class Conv(nn.Module):
         init = nn.initializers.zeros if self.zero_init else nn.initializers.he_normal()
         shape = (self.kernel, self.kernel, x.shape[-1] // self.groups, self.features)
         kernel = self.param("kernel", init, shape, jnp.float32)
+        y = conv2d(x, kernel.astype(x.dtype), self.stride, self.pad, self.groups, self.dilation)
+        if not self.use_bias:
+            return y
         bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
-        y = conv2d(x, kernel.astype(x.dtype), self.stride, self.pad, self.groups)
         return y + bias.astype(x.dtype)
 
 
@@ -178,6 +183,17 @@ class Crop(nn.Module):
                     f"offset {c} + target {want} needs {c + want}"
                 )
         return x[:, c : c + size[0], c : c + size[1], :]
+
+
+class Concat(nn.Module):
+    """Channel concatenation of aligned branches (an inception module's output)."""
+
+    op = None
+
+    def __call__(self, *xs: jax.Array) -> jax.Array:
+        if len({x.shape[:3] for x in xs}) != 1:
+            raise ValueError(f"{self.name}: branches of shapes {[x.shape for x in xs]} differ")
+        return jnp.concatenate(xs, axis=-1)
 
 
 class Sum(nn.Module):

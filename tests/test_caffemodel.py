@@ -151,3 +151,44 @@ def test_sift_flow_two_heads_are_found_by_their_suffixes(tmp_path):
     )
     for name in params:
         np.testing.assert_array_equal(got[name]["kernel"], params[name]["kernel"])
+
+
+@pytest.mark.parametrize("stride", [32, 16, 8])
+def test_fcn_googlenet_from_a_caffemodel_gives_the_torch_logits(tmp_path, stride):
+    from torch_googlenet import TorchGoogLeNetFCN, caffe_names
+
+    net = TorchGoogLeNetFCN(stride, 5, 1 / 16)
+    gen = torch.Generator().manual_seed(stride)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * (2.0 / p[0].numel()) ** 0.5)
+    path = write(tmp_path, caffemodel(from_state(caffe_names(net.eval()))))
+    arch = f"fcn{stride}s-googlenet"
+    params = from_caffemodel(path, arch)
+    apply = jax.jit(build(arch, 5, width=1 / 16).apply)
+    for shape in [(1, 67, 90, 3), (1, 131, 131, 3)]:
+        x = np.random.default_rng(shape[1]).standard_normal(shape).astype(np.float32)
+        ours = np.asarray(apply({"params": params}, jnp.asarray(x)))
+        ref = torch_logits(net, x)
+        assert ours.shape == ref.shape == (*shape[:3], 5)
+        assert np.abs(ours - ref).max() <= 1e-5 * np.abs(ref).max()
+
+
+def test_bvlc_googlenet_becomes_fcn32s_without_its_classifiers(tmp_path):
+    from torch_googlenet import TorchGoogLeNetFCN, caffe_names
+
+    from fcn_jax.weights import import_layers
+    from fcn_jax.weights.importers import read_layers
+
+    state = caffe_names(TorchGoogLeNetFCN(32, 5, 1 / 16))
+    layers = [(n, k, b) for n, k, b in from_state(state) if not n.startswith(("score", "up"))]
+    classifiers = [("loss1/conv", (8, 32, 1, 1)), ("loss1/fc", (64, 128)),
+                   ("loss1/classifier", (10, 64)), ("loss3/classifier", (10, 64))]  # fmt: skip
+    for name, shape in classifiers:
+        layers.append((name, "Convolution", [np.ones(shape, np.float32), np.ones(shape[0])]))
+    found = read_layers("caffe", write(tmp_path, caffemodel(layers, v1=True, legacy=True)))
+    done = import_layers(found, "fcn32s-googlenet", "bvlc", num_classes=21)
+    assert done.dropped == ["loss1_conv", "loss1_fc", "loss1_classifier", "loss3_classifier"]
+    assert done.fresh == ["score_fr", "upscore"]
+    w = state["inception_4c/5x5_reduce.weight"]
+    assert done.params["inception_4c_5x5_reduce"]["kernel"][0, 0, 5, 1] == w[1, 5, 0, 0]

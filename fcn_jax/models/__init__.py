@@ -8,9 +8,13 @@ from fcn_jax.models.alexnet import alexnet
 from fcn_jax.models.classifier import Classifier
 from fcn_jax.models.fcn import FCN, Skip, Upscore, layer_types, trace_layers
 from fcn_jax.models.fusion import LateFusion
+from fcn_jax.models.googlenet import googlenet
 from fcn_jax.models.vgg import vgg16
 
-ARCHS = ("fcn32s", "fcn16s", "fcn8s", "fcn8s-atonce", "fcn-alexnet")
+ARCHS = (
+    "fcn32s", "fcn16s", "fcn8s", "fcn8s-atonce", "fcn-alexnet",
+    "fcn32s-googlenet", "fcn16s-googlenet", "fcn8s-googlenet",
+)  # fmt: skip
 # Convolutionalized classifiers (coarse class-score maps; for imported ImageNet weights).
 CLASSIFIERS = ("vgg16", "alexnet")
 ALIGNMENTS = ("caffe", "same")
@@ -85,6 +89,18 @@ def build(
                 fc6_pad=0 if caffe else 3,
             )
             skips, upscore = (), Upscore("upscore", 63, 32)
+        case "fcn32s-googlenet" | "fcn16s-googlenet" | "fcn8s-googlenet":
+            trunk = partial(googlenet, width)
+            # Skips from the last inception outputs at strides 16 and 8. GoogLeNet's unpadded
+            # 3x3/2 pools shift each stride's grid by an odd number of pixels, so the
+            # deconvolutions take odd kernels (2s - 1, as FCN-AlexNet's 63) to stay on whole
+            # pixels; the geometry derives the crops as for every net.
+            taps = (Skip("inception_4e_output", "upscore2", kernel=3),
+                    Skip("inception_3b_output", "upscore_pool4", kernel=3))  # fmt: skip
+            stride = int(arch.split("s-")[0][3:])
+            skips = taps[: {32: 0, 16: 1, 8: 2}[stride]]
+            name = {32: "upscore", 16: "upscore16", 8: "upscore8"}[stride]
+            upscore = Upscore(name, 2 * stride - 1, stride)
         case _:
             raise ValueError(
                 f"unknown arch {arch!r}; choose one of {', '.join(ARCHS + CLASSIFIERS)}"

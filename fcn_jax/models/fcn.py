@@ -14,16 +14,20 @@ import jax
 from flax import linen as nn
 
 from fcn_jax.geometry import CoordMap, Trace, crop_offset
-from fcn_jax.layers import Conv, Crop, Deconv, Scale, Sum
+from fcn_jax.layers import Concat, Conv, Crop, Deconv, Scale, Sum
+from fcn_jax.models.googlenet import Branches
 
 
 class Skip(NamedTuple):
-    """A skip layer: upsample the running score by 2 with ``upscore`` and add the scored
-    ``tap`` (a trunk layer, e.g. 'pool4'), first scaled by ``scale`` if given (at-once nets)."""
+    """A skip layer: upsample the running score by 2 with ``upscore`` (a ``kernel`` x ``kernel``
+    deconvolution: 4 in the reference VGG nets, 3 where an odd kernel keeps the two paths on
+    whole units, as in GoogLeNet) and add the scored ``tap`` (a trunk layer, e.g. 'pool4'),
+    first scaled by ``scale`` if given (at-once nets)."""
 
     tap: str
     upscore: str
     scale: float | None = None
+    kernel: int = 4
 
 
 class Upscore(NamedTuple):
@@ -87,27 +91,47 @@ class FCN(nn.Module):
             report(name, layer, trace, h.shape)
             return h, trace
 
+        def branches(item, h, trace):  # parallel chains, concatenated (inception)
+            outs = []
+            for chain in item.branches:
+                b, b_trace = h, trace
+                for layer in chain:
+                    b, b_trace = run(layer, b, b_trace)
+                outs.append((b, b_trace))
+            concat = Concat(name=item.name)
+            h, trace = concat(*(b for b, _ in outs)), outs[0][1]
+            for _, b_trace in outs[1:]:  # receptive field: the widest branch's
+                trace = trace.merged(b_trace, item.name)
+            report(item.name, concat, trace, h.shape)
+            return h, trace
+
         learnable = self.learnable_upsampling
         h, trace = x, Trace.input(*x.shape[1:3])
         taps = {}
-        for layer in self.trunk():
-            h, trace = run(layer, h, trace)
-            taps[layer.name] = h, trace
+        for item in self.trunk():
+            if isinstance(item, Branches):
+                h, trace = branches(item, h, trace)
+            else:
+                h, trace = run(item, h, trace)
+            taps[item.name] = h, trace
 
         def head(h, trace, classes, sfx):
             h, trace = run(Conv(classes, 1, zero_init=True, name=f"score_fr{sfx}"), h, trace)
             for skip in self.skips:
                 up_name, score = f"{skip.upscore}{sfx}", f"score_{skip.tap}{sfx}"
                 up, up_trace = run(
-                    Deconv(classes, 4, 2, learnable=learnable, name=up_name), h, trace
+                    Deconv(classes, skip.kernel, 2, learnable=learnable, name=up_name), h, trace
                 )
                 s, s_trace = taps[skip.tap]
                 if skip.scale is not None:
                     scale = Scale(skip.scale, name=f"scale_{skip.tap}{sfx}")
                     s, s_trace = run(scale, s, s_trace)
                 s, s_trace = run(Conv(classes, 1, zero_init=True, name=score), s, s_trace)
-                # Crop whichever path starts earlier in the image to the other one.
-                if s_trace.map.shift <= up_trace.map.shift:
+                # Crop whichever path starts earlier in the image (if both start together,
+                # the longer one) to the other one.
+                s_first, up_first = s_trace.map.shift, up_trace.map.shift
+                longer = all(a >= b for a, b in zip(s.shape[1:3], up.shape[1:3], strict=True))
+                if s_first < up_first or (s_first == up_first and longer):
                     s, s_trace = crop(s, s_trace, up.shape[1:3], up_trace.map, score, up_name)
                 else:
                     up, up_trace = crop(up, up_trace, s.shape[1:3], s_trace.map, up_name, score)

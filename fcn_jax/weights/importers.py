@@ -35,6 +35,10 @@ from fcn_jax.weights.files import read_state
 from fcn_jax.weights.naming import torchfcn_layers, vgg16_layers
 
 FORMATS = ("caffe", "torchfcn", "torchvision", "timm")
+# A classifier's last layer (VGG16/CaffeNet fc8, GoogLeNet's loss3/classifier) and GoogLeNet's
+# auxiliary classifiers: dropped when the trunk becomes an FCN, as in the paper.
+CLASSIFIER_LAYERS = ("fc8", "loss3_classifier")
+AUXILIARY = ("loss1_", "loss2_")
 PREPROCESSING = {"caffe": CAFFE_ILSVRC, "torchfcn": CAFFE_ILSVRC,
                  "torchvision": TORCHVISION, "timm": TORCHVISION}  # fmt: skip
 
@@ -50,8 +54,12 @@ class Imported(NamedTuple):
 
 def infer_width(found: Mapping, arch: str, origin: str) -> float:
     """The channel-width factor of the weights (1.0 for the reference nets)."""
-    alexnet = arch in ("fcn-alexnet", "alexnet")
-    first, base = ("conv1", 96) if alexnet else ("conv1_1", 64)
+    if "googlenet" in arch:
+        first, base = "conv1_7x7_s2", 64
+    elif arch in ("fcn-alexnet", "alexnet"):
+        first, base = "conv1", 96
+    else:
+        first, base = "conv1_1", 64
     if first not in found:
         have = ", ".join(list(found)[:8])
         raise KeyError(f"{origin} has no layer {first!r}: not {arch} weights (it has {have}, ...)")
@@ -110,9 +118,10 @@ def import_layers(
             classes = int(np.shape(found["score_fr"][0])[0])
         else:
             classes = num_classes or 21
-            if "fc8" in found and not heads:
-                found.pop("fc8")
-                dropped.append("fc8")
+            for name in [n for n in found if n in CLASSIFIER_LAYERS or n.startswith(AUXILIARY)]:
+                if not heads:  # a classifier's own outputs, replaced by the score layers
+                    found.pop(name)
+                    dropped.append(name)
         options = {"align": align, "learnable_upsampling": learnable_upsampling, "heads": heads}
         module = build(arch, classes, width=width, **options)
     _check_scales(found, module, origin)
@@ -145,8 +154,9 @@ def import_layers(
 def read_layers(fmt: str, source: str | Path) -> dict:
     """``{caffe layer: blobs}`` of a weights file of format ``fmt`` (one of ``FORMATS``)."""
     match fmt:
-        case "caffe":
-            return {layer.name: layer.blobs for layer in read_caffemodel(source) if layer.blobs}
+        case "caffe":  # GoogLeNet's 'inception_3a/1x1' is our 'inception_3a_1x1'
+            layers = read_caffemodel(source)
+            return {layer.name.replace("/", "_"): layer.blobs for layer in layers if layer.blobs}
         case "torchfcn":
             return torchfcn_layers(read_state(source), str(source))
         case "torchvision" | "timm":
