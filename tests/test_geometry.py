@@ -51,9 +51,19 @@ def test_vgg_pool_fields_by_hand():
     assert fields == [(6, 2), (16, 4), (44, 8), (100, 16), (212, 32)]
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", OFFSETS)
 def test_caffe_crops_are_the_reference_offsets(arch):
     assert geometry_table(build(arch, 21), 321, 480)["crops"] == OFFSETS[arch]
+
+
+@pytest.mark.parametrize("size", [(31, 31), (321, 480), (500, 500)])
+def test_googlenet_crops_by_hand(size):
+    # unit 0 of stride 32 sits at pixel 30 (pools move it 2 + 4 + 8 + 16); the 63/32
+    # deconvolution moves it back 31: the output starts at pixel -1, crop 1.
+    table = geometry_table(build("fcn32s-googlenet", 21), *size)
+    assert table["crops"] == {"score": 1}
+    rows = {r["name"]: r for r in table["layers"]}
+    assert [rows[f"pool{i}_3x3_s2"]["offset"] for i in (1, 2, 3, 4)] == [2, 6, 14, 30]
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -136,3 +146,34 @@ def test_units_that_see_only_padding_have_no_box():
     assert trace.box(98, 99) == ((0, 0), (0, 1))
     assert trace.box(100, 103) == ((0, 2), (3, 3))
     assert np.all(trace.rows[1][100:103] == [2, 3, 3])
+
+
+def test_a_dilated_window_is_the_composition_rule_with_its_effective_kernel():
+    # d(k - 1) + 1 by hand: 3x3 dilated 2 spans 5 units, dilated 3 spans 7
+    assert Window(3, 1, 2, d=2).field().k == 5 and Window(3, 1, 3, d=3).field().k == 7
+    assert Window(3, 1, 2, d=2).out_size(10) == 10  # 'same' padding for a dilated 3x3
+    # after a stride-8 trunk of field 40, a 3x3 conv dilated by 2 adds (5 - 1) * 8 = 32
+    trunk = Field(Fraction(40), Fraction(8))
+    assert trunk.then(Window(3, 1, 2, d=2).field()) == Field(Fraction(72), Fraction(8))
+
+
+def test_dilated_convolutions_see_what_the_algebra_predicts():
+    from functools import partial
+
+    from fcn_jax.layers import Conv, MaxPool
+    from fcn_jax.models import Classifier
+    from fcn_jax.report import geometry_table, verify
+
+    def trunk():
+        return (
+            Conv(1, 3, pad=1, name="c1"),
+            MaxPool(2, 2, name="pool1"),
+            Conv(1, 3, pad=2, dilation=2, name="c2"),
+            Conv(1, 3, pad=3, dilation=3, name="c3"),
+        )
+
+    net = Classifier(1, partial(trunk))
+    checks = verify(net, 37, 30)
+    assert checks and all(c.ok for c in checks), [c for c in checks if not c.ok]
+    # c1 3, pool 3 + 1 = 4 (stride 2), c2 4 + 4 * 2 = 12, c3 12 + 6 * 2 = 24, fc8 (1x1) 24
+    assert geometry_table(net, 37, 30)["receptive_field"] == 24

@@ -12,6 +12,9 @@ from fcn_jax.models import ALIGNMENTS, ARCHS, build
 from fcn_jax.surgery import bilinear_kernel
 
 SMALL = 1 / 16
+# Without the VGG nets' pad 100, GoogLeNet's 7x7/2 conv and four 3x3/2 pools need 31 pixels:
+# 31 -> 16 -> 8 -> 4 -> 2 -> 1 (each pool must get at least 2 units; 30 -> 15 -> 7 -> 3 -> 1 -> 0).
+GOOGLENET_MIN = 31
 
 
 def init_shapes(module, shape):
@@ -23,6 +26,10 @@ def init_shapes(module, shape):
 @pytest.mark.parametrize("align", ALIGNMENTS)
 @pytest.mark.parametrize("size", [(1, 1), (7, 300), (31, 33), (500, 375), (513, 2)])
 def test_logits_are_exactly_input_sized(arch, align, size):
+    if "googlenet" in arch and min(size) < GOOGLENET_MIN:
+        with pytest.raises(ValueError, match=rf"input of {size[0]}x{size[1]} pixels is too small"):
+            init_shapes(build(arch, 21, align=align), (2, *size, 3))
+        return
     out, _ = init_shapes(build(arch, 21, align=align), (2, *size, 3))
     assert out.shape == (2, *size, 21) and out.dtype == jnp.float32
 
@@ -34,6 +41,29 @@ def reference_param_count(arch, num_classes):
         return k * k * cin // groups * cout + (cout if bias else 0)
 
     n = num_classes
+    if "googlenet" in arch:  # bvlc_googlenet's table (Szegedy et al. 2015, Table 1)
+        trunk = conv(7, 3, 64) + conv(1, 64, 64) + conv(3, 64, 192)
+        cin = 192
+        for c1, r3, c3, r5, c5, pp in [
+            (64, 96, 128, 16, 32, 32), (128, 128, 192, 32, 96, 64), (192, 96, 208, 16, 48, 64),
+            (160, 112, 224, 24, 64, 64), (128, 128, 256, 24, 64, 64), (112, 144, 288, 32, 64, 64),
+            (256, 160, 320, 32, 128, 128), (256, 160, 320, 32, 128, 128),
+            (384, 192, 384, 48, 128, 128),
+        ]:  # fmt: skip
+            trunk += conv(1, cin, c1) + conv(1, cin, r3) + conv(3, r3, c3)
+            trunk += conv(1, cin, r5) + conv(5, r5, c5) + conv(1, cin, pp)
+            cin = c1 + c3 + c5 + pp
+        trunk += conv(1, 1024, n)
+        skip16 = conv(3, n, n, bias=False) + conv(1, 832, n)
+        skip8 = conv(3, n, n, bias=False) + conv(1, 480, n)
+        return (
+            trunk
+            + {
+                "fcn32s-googlenet": conv(63, n, n, bias=False),
+                "fcn16s-googlenet": skip16 + conv(31, n, n, bias=False),
+                "fcn8s-googlenet": skip16 + skip8 + conv(15, n, n, bias=False),
+            }[arch]
+        )
     if arch == "fcn-alexnet":
         trunk = (
             conv(11, 3, 96)

@@ -109,10 +109,16 @@ class FCN(nn.Module):
         h, trace = x, Trace.input(*x.shape[1:3])
         taps = {}
         for item in self.trunk():
-            if isinstance(item, Branches):
-                h, trace = branches(item, h, trace)
-            else:
-                h, trace = run(item, h, trace)
+            try:
+                if isinstance(item, Branches):
+                    h, trace = branches(item, h, trace)
+                else:
+                    h, trace = run(item, h, trace)
+            except ValueError as err:  # a window larger than what is left of the image
+                size = f"{x.shape[1]}x{x.shape[2]}"
+                raise ValueError(
+                    f"input of {size} pixels is too small for this net: {err}"
+                ) from err
             taps[item.name] = h, trace
 
         def head(h, trace, classes, sfx):
