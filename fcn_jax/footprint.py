@@ -1,7 +1,9 @@
 """The autodiff check of the geometry: measure which input pixels one output unit depends on.
 
-The net is made linear and positive for the measurement: every parameter is set to 1, ReLU,
-LRN and dropout become the identity and max pooling becomes sum pooling over the same windows
+The net is made linear and positive for the measurement: every kernel is set to 1 / its fan-in
+(positive, and a pull-back keeps its size through 100 layers), every other parameter to 1;
+ReLU, LRN, batch norm and dropout become the identity, max pooling sum pooling over the same
+windows
 (through :func:`flax.linen.intercept_methods`, so the model code is the one users run). A
 cotangent of ones on all channels of a unit, pulled back with :func:`jax.vjp`, is then strictly
 positive on every input pixel the unit can see and exactly zero elsewhere: its support.
@@ -17,14 +19,14 @@ import numpy as np
 from flax import linen as nn
 
 from fcn_jax.geometry import Trace
-from fcn_jax.layers import LRN, Dropout, MaxPool, ReLU
+from fcn_jax.layers import LRN, BatchNorm, Dropout, MaxPool, ReLU
 from fcn_jax.models.fcn import trace_layers
 
 
 def _linearize(next_fun, args, kwargs, context):
     module = context.module
     if context.method_name == "__call__":
-        if isinstance(module, ReLU | LRN | Dropout):
+        if isinstance(module, ReLU | LRN | Dropout | BatchNorm):
             return args[0]
         if isinstance(module, MaxPool):
             return module.reduce(args[0], 0.0, jax.lax.add)
@@ -48,14 +50,19 @@ def measure_supports(
     result for ``'output'``. All probes are measured by one compiled program.
     """
     x = jnp.zeros((1, height, width, channels), jnp.float32)
-    params = jax.eval_shape(module.init, jax.random.key(0), x).get("params", {})
-    ones = jax.tree.map(lambda p: jnp.ones(p.shape, p.dtype), params)
+    variables = jax.eval_shape(module.init, jax.random.key(0), x)
+
+    def positive(path, p):
+        fan_in = int(np.prod(p.shape[:-1])) if path[-1].key == "kernel" else 1
+        return jnp.full(p.shape, 1 / fan_in, p.dtype)
+
+    ones = jax.tree_util.tree_map_with_path(positive, variables)
     names = sorted({layer for layer, _ in probes})
 
     def forward(x):
         with nn.intercept_methods(_linearize):
             out, state = module.apply(
-                {"params": ones},
+                ones,
                 x,
                 capture_intermediates=lambda mdl, method: mdl.name in names,
                 mutable=["intermediates"],

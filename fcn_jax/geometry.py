@@ -133,7 +133,31 @@ class Shift:
         return j, j
 
 
-Primitive = Window | Upsample | Shift
+@dataclass(frozen=True)
+class Resize:
+    """Bilinear resize with half-pixel centres (torch ``align_corners=False``, jax.image.resize)
+    from ``n_in`` to ``n_out`` units: output ``j`` reads the two inputs around
+    ``(j + 1/2) n_in / n_out - 1/2``, clamped at the borders. Used by the dilated ResNet FCNs to
+    go back to the input size; the ratio may differ per axis, the coordinate map is that of the
+    rows (``ratio`` = rows in / rows out)."""
+
+    ratio: Fraction
+
+    def coord_map(self) -> CoordMap:
+        return CoordMap(self.ratio, self.ratio / 2 - Fraction(1, 2))
+
+    def field(self) -> Field:
+        return Field(Fraction(2), self.ratio)
+
+    def reads(self, n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
+        # source position times 2*n_out: (2j + 1) n_in - n_out, clamped at 0
+        num = np.maximum((2 * np.arange(n_out) + 1) * n_in - n_out, 0)
+        lo = np.minimum(num // (2 * n_out), n_in - 1)
+        between = (num % (2 * n_out) != 0) & (lo + 1 < n_in)
+        return lo, lo + between
+
+
+Primitive = Window | Upsample | Shift | Resize
 
 
 def _hull(lo: np.ndarray, hi: np.ndarray, a: np.ndarray, b: np.ndarray):

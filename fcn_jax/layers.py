@@ -7,12 +7,15 @@ NHWC arrays and a ``train`` flag, so a net is a plain loop over them.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
 from fcn_jax.conv import conv2d
+from fcn_jax.geometry import Resize as GeometryResize
 from fcn_jax.geometry import Shift, Upsample, Window
 from fcn_jax.surgery import bilinear_kernel
 
@@ -183,6 +186,36 @@ class Crop(nn.Module):
                     f"offset {c} + target {want} needs {c + want}"
                 )
         return x[:, c : c + size[0], c : c + size[1], :]
+
+
+class BatchNorm(nn.BatchNorm):
+    """Flax's batch normalisation (``scale``/``bias`` params, running ``mean``/``var`` in the
+    ``batch_stats`` collection) called like every layer here, ``(x, train)``. Batch statistics
+    are used, and the running ones updated (momentum 0.9, torch's 0.1), only when ``train`` and
+    ``trainable``; otherwise the running statistics, as at test time (frozen batch norm, usual
+    when fine-tuning with small batches)."""
+
+    trainable: bool = False
+    momentum: float = 0.9
+    op = None
+
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        return super().__call__(x, use_running_average=not (train and self.trainable))
+
+
+class Resize(nn.Module):
+    """Bilinear resize to a given size with half-pixel centres (torch's ``F.interpolate(...,
+    mode='bilinear', align_corners=False)``): the dilated FCNs' final upsampling."""
+
+    op = None  # the geometry depends on the sizes: see ``resize_op``
+
+    def __call__(self, x: jax.Array, size: tuple[int, int]) -> jax.Array:
+        shape = (x.shape[0], *size, x.shape[-1])
+        return jax.image.resize(x, shape, "bilinear", antialias=False)
+
+
+def resize_op(n_in: int, n_out: int) -> GeometryResize:
+    return GeometryResize(Fraction(n_in, n_out))
 
 
 class Concat(nn.Module):

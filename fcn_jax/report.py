@@ -71,7 +71,8 @@ def format_table(table: dict) -> str:
             row["offset"],
             "x".join(map(str, row["size"])),
         ]
-        lines.append(tuple("" if c is None else str(c) for c in cells))
+        lines.append(tuple("" if c is None else f"{c:.6g}" if isinstance(c, float) else str(c)
+                           for c in cells))  # fmt: skip
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     justify = [str.ljust, str.ljust] + [str.rjust] * (len(head) - 2)
     text = [
@@ -95,8 +96,9 @@ def verify(module: nn.Module, height: int, width: int) -> list[Check]:
     centre unit of ``score_fr``, when its receptive field lies inside the image, must see
     exactly the ``k`` x ``k`` box the composition rule predicts (check named 'score_fr:rule')."""
     found = traces(module, height, width)
-    if "score" in found:
-        found["output"] = found.pop("score")
+    last = list(found)[-1]  # the net's output: an FCN's final crop, a ResNet FCN's resize
+    if last != coarse_scores(list(found)):
+        found["output"] = found.pop(last)
     probes = [
         (name, unit)
         for name in found

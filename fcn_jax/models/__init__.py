@@ -9,11 +9,13 @@ from fcn_jax.models.classifier import Classifier
 from fcn_jax.models.fcn import FCN, Skip, Upscore, layer_types, trace_layers
 from fcn_jax.models.fusion import LateFusion
 from fcn_jax.models.googlenet import googlenet
-from fcn_jax.models.vgg import vgg16
+from fcn_jax.models.resnet import DilatedFCN, resnet, stage_output
+from fcn_jax.models.vgg import channels, vgg16
 
 ARCHS = (
     "fcn32s", "fcn16s", "fcn8s", "fcn8s-atonce", "fcn-alexnet",
     "fcn32s-googlenet", "fcn16s-googlenet", "fcn8s-googlenet",
+    "fcn-resnet50", "fcn-resnet101",
 )  # fmt: skip
 # Convolutionalized classifiers (coarse class-score maps; for imported ImageNet weights).
 CLASSIFIERS = ("vgg16", "alexnet")
@@ -25,6 +27,7 @@ __all__ = [
     "CLASSIFIERS",
     "FCN",
     "Classifier",
+    "DilatedFCN",
     "LateFusion",
     "Skip",
     "Upscore",
@@ -43,7 +46,9 @@ def build(
     learnable_upsampling: bool = False,
     streams: tuple[str, ...] = (),
     heads: tuple[tuple[str, int], ...] = (),
-) -> FCN | LateFusion | Classifier:
+    aux: bool = False,
+    train_bn: bool = False,
+) -> FCN | LateFusion | Classifier | DilatedFCN:
     """The FCN ``arch`` (one of ``ARCHS``) with ``num_classes`` outputs, or a convolutionalized
     classifier (one of ``CLASSIFIERS``, with the classifier's own padding; ``align`` and the
     upsampling options do not apply to it).
@@ -55,7 +60,9 @@ def build(
     ``streams`` (e.g. ``('color', 'hha')``) builds a late-fusion net: one such FCN per stream,
     each on 3 consecutive input channels, their logits summed. ``heads`` (e.g. ``(('sem', 33),
     ('geo', 3))``) shares the trunk between several suffixed heads (SIFT Flow); the net then
-    returns a dict of logits by head and ``num_classes`` is unused.
+    returns a dict of logits by head and ``num_classes`` is unused. The dilated ResNets
+    (``fcn-resnet50/101``) take ``aux`` (the auxiliary head on stage 4) and ``train_bn`` (batch
+    statistics trained, else frozen at their running values); ``align`` does not apply to them.
     """
     if align not in ALIGNMENTS:
         raise ValueError(f"align must be one of {ALIGNMENTS}, got {align!r}")
@@ -64,6 +71,17 @@ def build(
     if not width > 0:
         raise ValueError(f"width must be positive, got {width}")
     caffe = align == "caffe"
+    if arch in ("fcn-resnet50", "fcn-resnet101"):
+        depth = int(arch.removeprefix("fcn-resnet"))
+        top = 4 * channels(512, width)
+        return DilatedFCN(
+            num_classes,
+            partial(resnet, depth, width, train_bn),
+            head_channels=top // 4,
+            aux_tap=stage_output(depth, 4) if aux else "",
+            aux_channels=top // 8,
+            train_bn=train_bn,
+        )
     if arch == "vgg16":
         return Classifier(num_classes, partial(vgg16, width, first_pad=1, fc6_pad=0))
     if arch == "alexnet":
