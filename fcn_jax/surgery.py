@@ -42,7 +42,7 @@ def convolutionalize(weight: np.ndarray, in_shape: tuple[int, int, int]) -> np.n
 
 def is_head_layer(name: str) -> bool:
     """A layer whose output channels are the classes: the score and upscore layers."""
-    return name.startswith(("score", "upscore"))
+    return name.startswith(("score", "upscore")) or name == "aux_score"
 
 
 def resize_classes(params: dict, num_classes: int, keep: list[int] | None = None) -> dict:

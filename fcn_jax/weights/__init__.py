@@ -6,6 +6,7 @@ from fcn_jax.weights.importers import (
     FORMATS,
     convert,
     from_caffemodel,
+    from_torchvision_resnet,
     from_torchvision_vgg16,
     import_layers,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "convert",
     "from_caffemodel",
     "from_torchfcn",
+    "from_torchvision_resnet",
     "from_torchvision_vgg16",
     "import_layers",
     "load_bundle",

@@ -23,18 +23,38 @@ from fcn_jax.surgery import convolutionalize
 
 
 class Assigned(NamedTuple):
-    """Imported params and what happened to each layer."""
+    """Imported params (and batch statistics) and what happened to each layer."""
 
     params: dict
     copied: list[str]  # layers taken from the source
     fresh: list[str]  # layers left at their initialisation
     unused: list[str]  # source layers the net has no place for
+    batch_stats: dict  # running mean and variance of batch-norm layers ({} if none)
+
+
+def abstract_variables(module, channels: int = 3) -> dict:
+    """The shapes of ``module``'s variables, without computing anything."""
+    x = jax.ShapeDtypeStruct((1, 256, 256, channels), jnp.float32)  # fits every net
+    return jax.eval_shape(module.init, jax.random.key(0), x)
 
 
 def abstract_params(module, channels: int = 3) -> dict:
     """The shapes of ``module``'s params, without computing anything."""
-    x = jax.ShapeDtypeStruct((1, 256, 256, channels), jnp.float32)  # fits every net
-    return jax.eval_shape(module.init, jax.random.key(0), x)["params"]
+    return abstract_variables(module, channels)["params"]
+
+
+def batch_norm(blobs: list[np.ndarray], want: dict, where: str):
+    """A batch norm's (weight, bias, running mean, running variance): params and statistics."""
+    if len(blobs) != 4:
+        raise KeyError(f"{where}: a batch norm needs weight, bias, running mean and variance; "
+                       f"got {len(blobs)} blob(s)")  # fmt: skip
+    values = [b.reshape(-1) for b in blobs]
+    for value, name in zip(values, ("weight", "bias", "running_mean", "running_var"), strict=True):
+        if value.shape != want["scale"].shape:
+            raise ValueError(f"{where} {name} of shape {value.shape} does not fit: the net "
+                             f"expects {want['scale'].shape}")  # fmt: skip
+    scale, bias, mean, var = values
+    return {"scale": scale, "bias": bias}, {"mean": mean, "var": var}
 
 
 def to_numpy(value) -> np.ndarray:
@@ -71,6 +91,7 @@ def assign(
     *,
     fresh: Collection[str] = (),
     init: dict | None = None,
+    init_stats: dict | None = None,
 ) -> Assigned:
     """Params for ``module`` from ``found`` (layer -> (weight, bias) in source layout).
 
@@ -78,9 +99,10 @@ def assign(
     value from ``init`` (``module.init`` params). Raises KeyError for a missing layer, ValueError
     for a shape that does not fit; both name the layer and the shapes.
     """
-    expected = abstract_params(module)
+    variables = abstract_variables(module)
+    expected, stats_expected = variables["params"], variables.get("batch_stats", {})
     kinds = layer_types(module)
-    params, copied, kept = {}, [], []
+    params, copied, kept, stats = {}, [], [], {}
     for layer, leaves in expected.items():
         if layer not in found:
             if layer in fresh and init is not None:
@@ -90,6 +112,11 @@ def assign(
             have = ", ".join(list(found)[:30]) or "none"
             raise KeyError(f"{origin} has no layer {layer!r}, which the net needs (it has {have})")
         blobs = [to_numpy(b) for b in found[layer]]
+        if layer in stats_expected:
+            where = f"{origin}: layer {layer!r}"
+            params[layer], stats[layer] = batch_norm(blobs, expected[layer], where)
+            copied.append(layer)
+            continue
         names = ["kernel", "bias"][: len(blobs)]
         if sorted(names) != sorted(leaves):
             lacking = "bias" if len(blobs) < len(leaves) else "no bias"
@@ -114,4 +141,7 @@ def assign(
             params[layer][leaf] = np.ascontiguousarray(value)
         copied.append(layer)
     unused = [name for name in found if name not in expected]
-    return Assigned(params, copied, kept, unused)
+    for layer in stats_expected:
+        if layer in kept:
+            stats[layer] = {k: np.asarray(v) for k, v in init_stats[layer].items()}
+    return Assigned(params, copied, kept, unused, stats)

@@ -32,19 +32,21 @@ from fcn_jax.surgery import is_head_layer, resize_classes
 from fcn_jax.weights.assign import abstract_params, assign, to_numpy
 from fcn_jax.weights.caffemodel import read_caffemodel
 from fcn_jax.weights.files import read_state
-from fcn_jax.weights.naming import torchfcn_layers, vgg16_layers
+from fcn_jax.weights.naming import resnet_layers, torchfcn_layers, vgg16_layers
 
 FORMATS = ("caffe", "torchfcn", "torchvision", "timm")
 # A classifier's last layer (VGG16/CaffeNet fc8, GoogLeNet's loss3/classifier) and GoogLeNet's
 # auxiliary classifiers: dropped when the trunk becomes an FCN, as in the paper.
-CLASSIFIER_LAYERS = ("fc8", "loss3_classifier")
+CLASSIFIER_LAYERS = ("fc8", "loss3_classifier", "fc1000")
 AUXILIARY = ("loss1_", "loss2_")
+NEW_HEADS = ("head_", "aux_")  # a ResNet FCN's head layers, initialised when the source lacks them
 PREPROCESSING = {"caffe": CAFFE_ILSVRC, "torchfcn": CAFFE_ILSVRC,
                  "torchvision": TORCHVISION, "timm": TORCHVISION}  # fmt: skip
 
 
 class Imported(NamedTuple):
     params: dict
+    batch_stats: dict  # batch-norm running statistics ({} for nets without batch norm)
     meta: dict  # arch, num_classes, width, align, learnable_upsampling, heads
     copied: list[str]
     fresh: list[str]  # initialised here (new score/upsampling layers)
@@ -56,6 +58,8 @@ def infer_width(found: Mapping, arch: str, origin: str) -> float:
     """The channel-width factor of the weights (1.0 for the reference nets)."""
     if "googlenet" in arch:
         first, base = "conv1_7x7_s2", 64
+    elif "resnet" in arch:
+        first, base = "conv1", 64
     elif arch in ("fcn-alexnet", "alexnet"):
         first, base = "conv1", 96
     else:
@@ -94,13 +98,15 @@ def import_layers(
     width: float | None = None,
     align: str = "caffe",
     learnable_upsampling: bool = False,
+    aux: bool | None = None,
     strict: bool = True,
     seed: int = 0,
 ) -> Imported:
     """Params for ``build(arch, ...)`` from ``found`` (caffe layer -> blobs, source layout).
 
-    ``num_classes`` and ``width`` default to the weights' own. With ``strict`` (default) a
-    layer of the source the net has no place for is an error (a classifier's fc8 excepted).
+    ``num_classes`` and ``width`` default to the weights' own, ``aux`` (ResNet FCNs: build the
+    auxiliary head) to whether the source has one. With ``strict`` (default) a layer of the
+    source the net has no place for is an error (a classifier's fc8 excepted).
     """
     found = dict(found)
     width = infer_width(found, arch, origin) if width is None else width
@@ -122,15 +128,21 @@ def import_layers(
                 if not heads:  # a classifier's own outputs, replaced by the score layers
                     found.pop(name)
                     dropped.append(name)
-        options = {"align": align, "learnable_upsampling": learnable_upsampling, "heads": heads}
+        if "resnet" in arch:
+            options = {"aux": aux if aux is not None else "aux_score" in found}
+        else:
+            options = {"align": align, "learnable_upsampling": learnable_upsampling,
+                       "heads": heads}  # fmt: skip
         module = build(arch, classes, width=width, **options)
     _check_scales(found, module, origin)
-    heads_needed = [n for n in abstract_params(module) if is_head_layer(n) and n not in found]
-    init = None
+    head = [n for n in abstract_params(module) if is_head_layer(n) or n.startswith(NEW_HEADS)]
+    heads_needed = [n for n in head if n not in found]
+    init = {}
     if heads_needed and arch not in CLASSIFIERS:
         x = np.zeros((1, 64, 64, 3), np.float32)
-        init = jax.jit(module.init)(jax.random.key(seed), x)["params"]
-    got = assign(found, module, origin, fresh=heads_needed, init=init)
+        init = jax.jit(module.init)(jax.random.key(seed), x)
+    got = assign(found, module, origin, fresh=heads_needed, init=init.get("params"),
+                 init_stats=init.get("batch_stats"))  # fmt: skip
     # Staged training replaces the source's final upsampling (FCN-32s' upscore) with its own.
     replaced = [n for n in got.unused if n.startswith("upscore") and heads_needed]
     dropped += replaced
@@ -148,7 +160,7 @@ def import_layers(
         classes = num_classes
     meta = {"arch": arch, "num_classes": classes, "width": width, **options}
     meta["heads"] = [list(h) for h in heads]
-    return Imported(params, meta, got.copied, got.fresh, dropped, resized)
+    return Imported(params, got.batch_stats, meta, got.copied, got.fresh, dropped, resized)
 
 
 def read_layers(fmt: str, source: str | Path) -> dict:
@@ -160,7 +172,10 @@ def read_layers(fmt: str, source: str | Path) -> dict:
         case "torchfcn":
             return torchfcn_layers(read_state(source), str(source))
         case "torchvision" | "timm":
-            return vgg16_layers(read_state(source), str(source))
+            state = read_state(source)
+            if any(k.removeprefix("backbone.").startswith("layer1.") for k in state):
+                return resnet_layers(state, str(source))
+            return vgg16_layers(state, str(source))
         case _:
             raise ValueError(f"unknown weights format {fmt!r}; choose one of {FORMATS}")
 
@@ -178,6 +193,16 @@ def convert(fmt: str, source: str | Path, arch: str, **options) -> Imported:
 def from_caffemodel(path: str | Path, arch: str, **options) -> dict:
     """Params for ``arch`` from a ``.caffemodel`` (options as :func:`import_layers`)."""
     return import_layers(read_layers("caffe", path), arch, str(path), **options).params
+
+
+def from_torchvision_resnet(state, arch: str = "fcn-resnet50", **options) -> dict:
+    """``{'params', 'batch_stats'}`` for ``arch`` (``fcn-resnet50/101``) from a torchvision
+    ``fcn_resnet50/101`` or ImageNet ``resnet50/101`` state dict (or a file of one)."""
+    if isinstance(state, str | Path):
+        state = read_state(state)
+    found = resnet_layers({k: to_numpy(v) for k, v in state.items()}, "ResNet state dict")
+    done = import_layers(found, arch, "ResNet state dict", **options)
+    return {"params": done.params, "batch_stats": done.batch_stats}
 
 
 def from_torchvision_vgg16(state, arch: str = "vgg16", **options) -> dict:

@@ -6,10 +6,12 @@ Returns ``{caffe layer: (weight, bias)}`` in the source's own layout, for
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import numpy as np
 
+from fcn_jax.models.resnet import block_names
 from fcn_jax.models.vgg import BLOCKS
 
 
@@ -67,3 +69,47 @@ def vgg16_layers(state: Mapping[str, np.ndarray], origin: str) -> dict[str, tupl
         return head.get(module)
 
     return by_layer(state, rename, origin)
+
+
+def resnet_layers(state: Mapping[str, np.ndarray], origin: str) -> dict[str, tuple]:
+    """torchvision ``fcn_resnet50/101`` (``backbone.layer3.0.conv2``, ``classifier.4``,
+    ``aux_classifier.1``) or ImageNet ``resnet50/101`` keys as our (MSRA Caffe) names; a batch
+    norm's blobs are (weight, bias, running_mean, running_var), as Caffe's BatchNorm + Scale."""
+    state = {k.removeprefix("backbone."): v for k, v in state.items()
+             if not k.endswith("num_batches_tracked")}  # fmt: skip
+    counts = {}
+    for key in state:
+        m = re.match(r"layer(\d)\.(\d+)\.", key)
+        if m:
+            counts[int(m[1])] = max(counts.get(int(m[1]), 0), int(m[2]) + 1)
+    head = {"classifier.0": "head_conv", "classifier.1": "head_bn", "classifier.4": "score_fr",
+            "aux_classifier.0": "aux_conv", "aux_classifier.1": "aux_bn",
+            "aux_classifier.4": "aux_score", "conv1": "conv1", "bn1": "bn_conv1",
+            "fc": "fc1000"}  # fmt: skip
+
+    def rename(module: str) -> str | None:
+        if module in head:
+            return head[module]
+        m = re.fullmatch(r"layer(\d)\.(\d+)\.(conv|bn)(\d)", module) or re.fullmatch(
+            r"layer(\d)\.(\d+)\.downsample\.([01])()", module
+        )
+        if not m:
+            return None
+        layer = int(m[1])  # torchvision's layerN is stage N + 1
+        tag = block_names(layer + 1, counts[layer])[int(m[2])].removeprefix("res")
+        if m[4] == "":  # downsample.0 conv, downsample.1 batch norm
+            return f"res{tag}_branch1" if m[3] == "0" else f"bn{tag}_branch1"
+        branch = "2" + "abc"[int(m[4]) - 1]
+        return f"res{tag}_branch{branch}" if m[3] == "conv" else f"bn{tag}_branch{branch}"
+
+    grouped: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in state.items():
+        module, _, leaf = key.rpartition(".")
+        layer = rename(module)
+        if layer is None or leaf not in ("weight", "bias", "running_mean", "running_var"):
+            raise KeyError(f"{origin}: key {key!r} is not a parameter of a torchvision ResNet FCN")
+        grouped.setdefault(layer, {})[leaf] = value
+    order = ("weight", "bias", "running_mean", "running_var")
+    return {
+        layer: tuple(leaves[k] for k in order if k in leaves) for layer, leaves in grouped.items()
+    }

@@ -1,0 +1,59 @@
+"""Dilated ResNet FCNs: torchvision's fcn_resnet50/101 weights give torchvision's logits (main
+and auxiliary head); ImageNet ResNet weights start an FCN; the geometry is measured."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fcn_jax.models import build
+from fcn_jax.report import geometry_table, verify
+from fcn_jax.weights import from_torchvision_resnet, import_layers
+from fcn_jax.weights.naming import resnet_layers
+
+torch = pytest.importorskip("torch")
+from torch_resnet import random_fcn_resnet  # noqa: E402
+
+
+@pytest.mark.parametrize("depth", [50, 101])
+def test_torchvision_fcn_resnet_weights_give_its_logits(depth):
+    net = random_fcn_resnet(depth, 5, 1 / 16, seed=depth)
+    variables = from_torchvision_resnet(net.state_dict(), f"fcn-resnet{depth}")
+    model = build(f"fcn-resnet{depth}", 5, width=1 / 16, aux=True)
+    apply = jax.jit(lambda v, x: model.apply(v, x, with_aux=True))
+    for shape in [(1, 67, 90, 3), (2, 33, 40, 3)]:
+        x = np.random.default_rng(shape[1]).standard_normal(shape).astype(np.float32)
+        ours = apply(variables, jnp.asarray(x))
+        with torch.no_grad():
+            ref = net(torch.from_numpy(x.transpose(0, 3, 1, 2)))
+        for key in ("out", "aux"):
+            r = ref[key].numpy().transpose(0, 2, 3, 1)
+            assert ours[key].shape == r.shape
+            assert np.abs(np.asarray(ours[key]) - r).max() <= 1e-5 * np.abs(r).max()
+
+
+def test_imagenet_resnet_weights_start_an_fcn_with_fresh_heads():
+    net = random_fcn_resnet(50, 5, 1 / 16, aux=False)
+    state = {k.removeprefix("backbone."): v.numpy() for k, v in net.state_dict().items()
+             if k.startswith("backbone.")}  # fmt: skip
+    state["fc.weight"], state["fc.bias"] = np.ones((10, 128), np.float32), np.ones(10, np.float32)
+    done = import_layers(resnet_layers(state, "resnet50"), "fcn-resnet50", "resnet50")
+    assert done.dropped == ["fc1000"] and set(done.fresh) == {"head_conv", "head_bn", "score_fr"}
+    assert done.meta["num_classes"] == 21 and done.meta["aux"] is False
+    stats = done.batch_stats["bn4c_branch2b"]
+    np.testing.assert_array_equal(stats["var"], state["layer3.2.bn2.running_var"])
+    # conv (out, in, kh, kw) -> (kh, kw, in, out); the dilated 3x3 of stage 5
+    w = state["layer4.1.conv2.weight"]
+    assert done.params["res5b_branch2b"]["kernel"][2, 0, 3, 1] == w[1, 3, 2, 0]
+    assert not done.params["score_fr"]["kernel"].any()
+
+
+def test_dilated_resnet_geometry_by_hand_and_by_autodiff():
+    # conv1 7, pool +2*2 = 11; stage 2: 3 blocks +2*4 each = 35; stage 3: stride-2 block
+    # +2*4 = 43, 3 blocks +2*8 = 91; stage 4: +2*8, 5 blocks dilated 2 (+4*8) = 267; stage 5:
+    # +4*8, 2 blocks dilated 4 (+8*8) = 427; the head's 3x3: +2*8 = 443. Output stride 8.
+    table = geometry_table(build("fcn-resnet50", 21), 500, 500)
+    assert (table["receptive_field"], table["max_stride"]) == (443, 8)
+    assert table["layers"][-1]["size"] == [500, 500]
+    checks = verify(build("fcn-resnet50", 1, width=1 / 64), 45, 70)
+    assert len(checks) >= 15 and all(c.ok for c in checks)
