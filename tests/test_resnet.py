@@ -45,7 +45,8 @@ def test_imagenet_resnet_weights_start_an_fcn_with_fresh_heads():
     # conv (out, in, kh, kw) -> (kh, kw, in, out); the dilated 3x3 of stage 5
     w = state["layer4.1.conv2.weight"]
     assert done.params["res5b_branch2b"]["kernel"][2, 0, 3, 1] == w[1, 3, 2, 0]
-    assert not done.params["score_fr"]["kernel"].any()
+    fresh = done.batch_stats["head_bn"]  # a new batch norm: mean 0, variance 1
+    assert not fresh["mean"].any() and (fresh["var"] == 1).all()
 
 
 def test_dilated_resnet_geometry_by_hand_and_by_autodiff():
