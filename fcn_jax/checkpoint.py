@@ -151,6 +151,11 @@ class Checkpoints:
     def restore_params(self, step: int) -> dict:
         """Only the params saved at ``step``, whatever optimizer state, device count or number
         of processes they were saved with, as arrays on this process's first device."""
+        return self.restore_variables(step)["params"]
+
+    def restore_variables(self, step: int) -> dict:
+        """The net's variables saved at ``step``: params and (batch norm) model state, placed
+        as :meth:`restore_params` places them."""
         saved = ocp.StandardCheckpointer().metadata(self.directory / str(step) / "state")
         device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         abstract = jax.tree.map(
@@ -158,7 +163,8 @@ class Checkpoints:
             dict(saved.item_metadata.tree),
         )
         args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
-        return self.manager.restore(step, args=args)["state"]["params"]
+        state = self.manager.restore(step, args=args)["state"]
+        return {"params": state["params"], **(state.get("model_state") or {})}
 
     def close(self) -> None:
         """Wait for pending saves and release the manager; raise if a save failed."""
@@ -170,8 +176,13 @@ class Checkpoints:
 
 def load_params(workdir: str | Path, step: int | str | None = None) -> dict:
     """The params of a training run: its latest checkpoint, or ``step`` ('best' or a number)."""
+    return load_variables(workdir, step)["params"]
+
+
+def load_variables(workdir: str | Path, step: int | str | None = None) -> dict:
+    """Params and batch-norm statistics of a training run (as :func:`load_params`)."""
     checkpoints = Checkpoints(Path(workdir) / "checkpoints", read_only=True)
-    return checkpoints.restore_params(checkpoints.resolve(step or "latest"))
+    return checkpoints.restore_variables(checkpoints.resolve(step or "latest"))
 
 
 class CheckpointMismatch(ValueError):

@@ -22,7 +22,8 @@ def get_config() -> ConfigDict:
     config.width = 0.125
     config.align = "same"
     config.learnable_upsampling = False
-    config.init_from = ""  # a training workdir (staged training) or an .npz state dict
+    config.train_bn = False  # fcn-resnet*: train batch-norm statistics (else frozen)
+    config.init_from = ""  # a training workdir (staged), fcn-jax convert's DIR, or an .npz
     # run length and cadence (every config has these)
     config.total_steps = 1200
     config.eval_every = 400

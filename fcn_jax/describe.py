@@ -12,7 +12,7 @@ from fcn_jax.models import build
 from fcn_jax.preprocessing import from_json
 from fcn_jax.steps import make_eval_step
 from fcn_jax.surgery import transplant
-from fcn_jax.transplant import load_params
+from fcn_jax.transplant import load_variables
 
 
 def model_description(config, dataset) -> dict:
@@ -23,6 +23,7 @@ def model_description(config, dataset) -> dict:
         "align": config.align,
         "width": config.width,
         "learnable_upsampling": config.learnable_upsampling,
+        "train_bn": config.get("train_bn", False),
         "dataset": config.dataset,
         "class_names": list(dataset.class_names),
         "mean_rgb": list(dataset.mean_rgb),
@@ -62,19 +63,28 @@ def dataset_options(config) -> dict:
     }
 
 
-def initialise(params: dict, init_from: str, streams: list[str]) -> tuple[dict, list[str]]:
-    """``params`` with layers copied from ``init_from``: one source, or for a late-fusion net
-    one source per stream separated by '|' (e.g. 'runs/nyud_color|runs/nyud_hha')."""
+def initialise(variables: dict, init_from: str, streams: list[str]) -> tuple[dict, list[str]]:
+    """``variables`` (params and batch-norm statistics) with layers copied from ``init_from``:
+    one source, or for a late-fusion net one source per stream separated by '|' (e.g.
+    'runs/nyud_color|runs/nyud_hha')."""
+
+    def copy(target: dict, source: dict) -> tuple[dict, list[str]]:
+        result, copied = {}, []
+        for collection, tree in target.items():
+            result[collection], names = transplant(tree, source.get(collection, {}))
+            copied += names if collection == "params" else []
+        return result, copied
+
     if not streams:
-        return transplant(params, load_params(init_from))
+        return copy(variables, load_variables(init_from))
     sources = init_from.split("|")
     if len(sources) != len(streams):
         raise ValueError(f"init_from {init_from!r} needs one source per stream {streams}")
-    result, copied = dict(params), []
+    params, copied = dict(variables["params"]), []
     for stream, source in zip(streams, sources, strict=True):
-        result[stream], names = transplant(params[stream], load_params(source))
+        params[stream], names = transplant(params[stream], load_variables(source)["params"])
         copied += [f"{stream}/{name}" for name in names]
-    return result, copied
+    return {**variables, "params": params}, copied
 
 
 HEAD_NAMES = {"semantic": "sem", "geometric": "geo"}  # layer suffixes, as the reference's
@@ -117,4 +127,5 @@ def model_from(description: dict):
         learnable_upsampling=description["learnable_upsampling"],
         streams=tuple(description.get("streams", ())),
         heads=tuple((name, count) for name, count in description.get("heads", ())),
+        train_bn=description.get("train_bn", False),
     )

@@ -25,7 +25,7 @@ class Predictor(NamedTuple):
     """What prediction needs: the net, its params, how its inputs are normalised."""
 
     model: object
-    params: dict
+    variables: dict  # params and, for batch-norm nets, batch_stats
     normalisation: Normalisation
     classifier: bool  # coarse class scores (a convolutionalized classifier), no labels
     class_names: list[str] | None
@@ -34,21 +34,23 @@ class Predictor(NamedTuple):
 
 def from_weights(directory: str | Path) -> Predictor:
     """A predictor from a directory written by ``fcn-jax convert``."""
-    from fcn_jax.weights.bundle import load_bundle
+    from fcn_jax.weights.bundle import load_batch_stats, load_bundle
 
     params, meta = load_bundle(directory)
-    options = {k: meta[k] for k in ("align", "learnable_upsampling") if k in meta}
+    stats = load_batch_stats(directory)
+    variables = {"params": params, **({"batch_stats": stats} if stats else {})}
+    options = {k: meta[k] for k in ("align", "learnable_upsampling", "aux") if k in meta}
     if meta.get("heads"):
         options["heads"] = tuple((name, count) for name, count in meta["heads"])
     model = build(meta["arch"], meta["num_classes"], width=meta["width"], **options)
     origin = f"stored with the weights in {directory}"
     classifier = meta["arch"] in CLASSIFIERS
     return Predictor(
-        model, params, meta["preprocessing"], classifier, meta.get("class_names"), origin
+        model, variables, meta["preprocessing"], classifier, meta.get("class_names"), origin
     )
 
 
-def from_description(description: dict, model, params, workdir: str | Path) -> Predictor:
+def from_description(description: dict, model, variables, workdir: str | Path) -> Predictor:
     """A predictor from a training checkpoint's model description."""
     if "preprocessing" in description:
         normalisation = from_json(description["preprocessing"], f"{workdir} model description")
@@ -56,7 +58,8 @@ def from_description(description: dict, model, params, workdir: str | Path) -> P
     else:
         normalisation = caffe(description["mean_rgb"])
         origin = f"the mean of {workdir}'s dataset {description.get('dataset', '')!r}"
-    return Predictor(model, params, normalisation, False, description.get("class_names"), origin)
+    names = description.get("class_names")
+    return Predictor(model, variables, normalisation, False, names, origin)
 
 
 def class_index(which: str, count: int, names: Sequence[str] | None) -> int:
@@ -79,8 +82,8 @@ def predict_images(
             "a convolutionalized classifier gives coarse class scores, not labels: "
             "pass a heatmap class (--heatmap CLASS)"
         )
-    model, params = predictor.model, predictor.params
-    forward = jax.jit(lambda p, x: model.apply({"params": p}, x))
+    model, variables = predictor.model, predictor.variables
+    forward = jax.jit(model.apply)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -90,7 +93,7 @@ def predict_images(
                 rgb = np.asarray(image.convert("RGB"))
         except (OSError, ValueError) as err:
             raise ValueError(f"cannot read image {path}: {err}") from err
-        logits = forward(params, predictor.normalisation.apply(rgb)[None])
+        logits = forward(variables, predictor.normalisation.apply(rgb)[None])
         if isinstance(logits, dict):  # several heads: the first is the semantic one
             logits = next(iter(logits.values()))
         logits = np.asarray(logits[0])

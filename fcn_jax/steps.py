@@ -19,25 +19,42 @@ from fcn_jax.parallel import AXIS, DataParallel
 
 @struct.dataclass
 class TrainState:
-    """Everything that changes during training; ``rng`` holds raw key data (uint32)."""
+    """Everything that changes during training; ``rng`` holds raw key data (uint32);
+    ``model_state`` the net's non-trained variables (``{'batch_stats': ...}`` for batch norm,
+    else empty)."""
 
     step: jax.Array
     params: Any
     opt_state: Any
     rng: jax.Array
+    model_state: Any
+
+
+def as_variables(params_or_variables: dict) -> dict:
+    """Flax variables from params alone or from variables (``{'params': ..., ...}``)."""
+    if "params" in params_or_variables:
+        return params_or_variables
+    return {"params": params_or_variables}
+
+
+def variables_of(state: TrainState) -> dict:
+    """The variables the net is applied with: params and its model state."""
+    return {"params": state.params, **state.model_state}
 
 
 def init_state(model: nn.Module, tx, image_shape: tuple[int, ...], seed: int) -> TrainState:
     """Fresh params (drawn with the 'rbg' generator: XLA compiles it about 4x faster on CPU
     than threefry, 2.7 s against 10.9 s for a width-1/32 FCN-8s), optimizer state and rng."""
     init_key = jax.random.key(seed, impl="rbg")
-    params = jax.jit(model.init)(init_key, jnp.zeros(image_shape, jnp.float32))["params"]
+    variables = jax.jit(model.init)(init_key, jnp.zeros(image_shape, jnp.float32))
+    params = variables["params"]
     key = jax.random.key(seed)
     return TrainState(
         step=jnp.array(0, jnp.int32),
         params=params,
         opt_state=tx.init(params),
         rng=jax.random.key_data(jax.random.fold_in(key, 1)),
+        model_state={k: v for k, v in variables.items() if k == "batch_stats"},
     )
 
 
@@ -92,16 +109,20 @@ def make_train_step(
             loss_denominator(normalize, add(n), valid[t]) for t in range(labels.shape[-1])
         ]
 
-        def loss_fn(params):
+        def loss_fn(params, model_state):
             def one(image, key):
-                out = model.apply(
-                    {"params": params}, image[None], train=True, rngs={"dropout": key}
-                )
-                return jax.tree.map(lambda a: a[0], out)
+                variables = {"params": params, **model_state}
+                rngs = {"dropout": key}
+                if update_stats:  # batch norm in training mode: per-example statistics
+                    out, new = model.apply(variables, image[None], train=True, rngs=rngs,
+                                           mutable=["batch_stats"])  # fmt: skip
+                else:
+                    out, new = model.apply(variables, image[None], train=True, rngs=rngs), {}
+                return jax.tree.map(lambda a: a[0], out), new
 
             dropout_keys = jax.vmap(partial(jax.random.fold_in, dropout))(position)
             forward = jax.checkpoint(one) if remat else one
-            logits = jax.vmap(forward)(images, dropout_keys)
+            logits, updated = jax.vmap(forward)(images, dropout_keys)
             outputs = [logits[h] for h in heads] if heads else [logits]
             total = 0.0
             for t, (out, denominator) in enumerate(zip(outputs, denominators, strict=True)):
@@ -113,9 +134,14 @@ def make_train_step(
                     keep_rate=keep_rate,
                 )
                 total = total + summed / denominator
-            return total
+            if update_stats:  # the running statistics move by the mean of the examples' updates
+                model_state = jax.tree.map(lambda a: add(a.sum(0)) / add(n), updated)
+            return total, model_state
 
-        loss, grads = jax.value_and_grad(loss_fn)(state.params)
+        update_stats = bool(state.model_state) and getattr(model, "train_bn", False)
+        (loss, model_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.params, state.model_state
+        )
         loss, grads = add(loss), jax.tree.map(add, grads)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         new = state.replace(
@@ -123,6 +149,7 @@ def make_train_step(
             params=optax.apply_updates(state.params, updates),
             opt_state=opt_state,
             rng=jax.random.key_data(rng),
+            model_state=model_state,
         )
         return new, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 
@@ -152,12 +179,12 @@ class TrainStep:
 
 
 def make_eval_step(model: nn.Module, num_classes: int | tuple[int, ...], heads=()):
-    """``eval_step(params, image, label) -> ([(C, C) confusion per head], (N, H, W) predictions
-    of the first head)``. With ``heads`` (names, in order) the label is (N, H, W, T) and
-    ``num_classes`` has one count per head."""
+    """``eval_step(variables or params, image, label) -> ([(C, C) confusion per head],
+    (N, H, W) predictions of the first head)``. With ``heads`` (names, in order) the label is
+    (N, H, W, T) and ``num_classes`` has one count per head."""
 
     def eval_step(params, image, label):
-        out = model.apply({"params": params}, image)
+        out = model.apply(as_variables(params), image)
         if not heads:
             predicted = jnp.argmax(out, axis=-1)
             return [confusion_matrix(label, predicted, num_classes)], predicted
@@ -171,8 +198,8 @@ def make_eval_step(model: nn.Module, num_classes: int | tuple[int, ...], heads=(
 
 
 def make_predict(model: nn.Module):
-    """``predict(params, image) -> (N, H, W) int32 labels``."""
-    return jax.jit(lambda params, image: jnp.argmax(model.apply({"params": params}, image), -1))
+    """``predict(variables or params, image) -> (N, H, W) int32 labels``."""
+    return jax.jit(lambda params, image: jnp.argmax(model.apply(as_variables(params), image), -1))
 
 
 def evaluate(

@@ -33,7 +33,7 @@ from fcn_jax.models import ARCHS, CLASSIFIERS, LateFusion, layer_types
 from fcn_jax.optim import make_optimizer
 from fcn_jax.parallel import data_parallel, local_copy, max_over_processes, sum_over_processes
 from fcn_jax.runlog import RunLog, progress_bar
-from fcn_jax.steps import evaluate, init_state, make_train_step
+from fcn_jax.steps import evaluate, init_state, make_train_step, variables_of
 from fcn_jax.transplant import source_preprocessing
 from fcn_jax.viz import tile
 
@@ -135,9 +135,15 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         state = checkpoints.restore(latest, state)
         print(f"resumed from step {int(state.step)} in {workdir}")
     elif config.init_from:
-        params, copied = initialise(state.params, config.init_from, description["streams"])
+        variables, copied = initialise(
+            variables_of(state), config.init_from, description["streams"]
+        )
+        params = variables.pop("params")
         params = jax.device_put(params, parallel.replicated)
-        state = state.replace(params=params, opt_state=jax.jit(tx.init)(params))
+        model_state = jax.device_put(variables, parallel.replicated)
+        state = state.replace(
+            params=params, opt_state=jax.jit(tx.init)(params), model_state=model_state
+        )
         print(f"initialised {len(copied)} layers from {config.init_from}")
     if primary:
         (workdir / "config.json").write_text(config.to_json(indent=2))
@@ -180,8 +186,8 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     )
     log = RunLog(workdir, enabled=primary)
 
-    def validate(step: int, params) -> dict:
-        confusions, pairs = validate_on(eval_step, params, val, prep, targets, config.num_tiles)
+    def validate(step: int, variables) -> dict:
+        confusions, pairs = validate_on(eval_step, variables, val, prep, targets, config.num_tiles)
         result = {**scores_by_task(confusions, tasks), "eval_compilations": eval_step._cache_size()}
         log.write(step, "val", result)
         if pairs and primary:
@@ -195,7 +201,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         position = {"next_step": step, **{f: config[f] for f in DATA_FIELDS}}
         checkpoints.save(step, state, description, result, data=position)
 
-    result = validate(first, state.params) if first >= total else {}  # nothing left to train
+    result = validate(first, variables_of(state)) if first >= total else {}  # nothing left to train
     padded = real = 0
     start = time.time()
     plain_every = max(config.log_every, total // 20)  # progress lines when not on a terminal
@@ -245,7 +251,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
                 saved = step % config.checkpoint_every == 0 or last or stop
                 canonical = parallel.canonical(placed) if evaluated or saved else None
                 if evaluated:
-                    result = validate(step, canonical.params)
+                    result = validate(step, variables_of(canonical))
                 if saved:
                     save(step, canonical, result if evaluated else None)
                 if stop:

@@ -14,17 +14,24 @@ from fcn_jax.preprocessing import Normalisation, from_json
 def load_params(source: str | Path) -> dict:
     """Params from a training workdir (its latest checkpoint), a directory written by
     ``fcn-jax convert``, or an ``.npz`` of a torchfcn-style state dict (``conv1_1.weight``)."""
-    from fcn_jax.weights.bundle import is_bundle, load_bundle
+    return load_variables(source)["params"]
+
+
+def load_variables(source: str | Path) -> dict:
+    """``{'params': ..., 'batch_stats': ...}`` (batch statistics where the source has them)
+    from any source :func:`load_params` reads."""
+    from fcn_jax.weights.bundle import is_bundle, load_batch_stats, load_bundle
 
     path = Path(source)
     if is_bundle(path):
-        return load_bundle(path)[0]
+        stats = load_batch_stats(path)
+        return {"params": load_bundle(path)[0], **({"batch_stats": stats} if stats else {})}
     if path.suffix == ".npz":
         from fcn_jax.weights import state_to_params
 
         with np.load(path) as data:
-            return state_to_params(dict(data))
-    from fcn_jax.checkpoint import load_params as load_run
+            return {"params": state_to_params(dict(data))}
+    from fcn_jax.checkpoint import load_variables as load_run
 
     return load_run(path)
 

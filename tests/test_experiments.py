@@ -25,12 +25,12 @@ def test_unpadded_alexnet_patchwise_equals_whole_and_padding_does_not():
     net = classifier("alexnet", 5, 1 / 16, padding=False)
     assert patch_size(net, False, "alexnet") == 355
     image = jax.random.normal(jax.random.key(0), (355 + 64 + 7, 355 + 64 + 7, 3))
-    params = net.init(jax.random.key(1), image[None, :355, :355])["params"]
+    params = jax.jit(net.init)(jax.random.key(1), image[None, :355, :355])["params"]
     exact = compare(net, params, image, 355, chunk=9)
     assert exact["cells"] == 3 and exact["support_is_patch"]
     assert exact["max_rel"] < 1e-5
     padded = classifier("alexnet", 5, 1 / 16, padding=True)
-    params = padded.init(jax.random.key(1), image[None, :227, :227])["params"]
+    params = jax.jit(padded.init)(jax.random.key(1), image[None, :227, :227])["params"]
     border = compare(padded, params, image[:291, :291], 227, chunk=9)
     assert border["cells"] == 3 and not border["support_is_patch"]
     assert border["max_rel"] > 1e-2  # zero padding inside each patch changes the scores
@@ -57,11 +57,11 @@ def test_whole_image_gradient_is_the_sum_of_patch_gradients():
     k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
     image = jax.random.normal(k1, (size + cells, size + cells, 3))  # room for misaligned patches
     labels = jax.random.randint(k2, (cells, cells), 0, 3)
-    params = net.init(k3, image[None])["params"]
-    whole = whole_gradient(net, params, image[:size, :size], labels)
-    patchwise = patch_gradients(net, params, image, labels, patch=18, stride=4)
-    assert relative_difference(patchwise, whole) < 1e-5
-    shifted = patch_gradients(net, params, image, labels, patch=18, stride=5)
+    params = jax.jit(net.init)(k3, image[None])["params"]
+    whole = jax.jit(whole_gradient, static_argnums=0)(net, params, image[:size, :size], labels)
+    patchwise = jax.jit(patch_gradients, static_argnums=(0, 4, 5))
+    assert relative_difference(patchwise(net, params, image, labels, 18, 4), whole) < 1e-5
+    shifted = patchwise(net, params, image, labels, 18, 5)
     assert relative_difference(shifted, whole) > 1e-2
 
 

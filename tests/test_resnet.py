@@ -58,3 +58,27 @@ def test_dilated_resnet_geometry_by_hand_and_by_autodiff():
     assert table["layers"][-1]["size"] == [500, 500]
     checks = verify(build("fcn-resnet50", 1, width=1 / 64), 45, 70)
     assert len(checks) >= 15 and all(c.ok for c in checks)
+
+
+def test_batch_norm_statistics_train_or_stay_frozen_and_are_checkpointed(tmp_path, capsys):
+    from tiny_run import tiny_config
+
+    from fcn_jax import cli
+    from fcn_jax.checkpoint import load_variables
+    from fcn_jax.train import train_and_evaluate
+
+    config = tiny_config(arch="fcn-resnet50", width=1 / 64, total_steps=2, eval_every=2,
+                         checkpoint_every=2, train_bn=True)  # fmt: skip
+    train_and_evaluate(config, tmp_path / "trained")
+    stats = load_variables(tmp_path / "trained")["batch_stats"]
+    assert set(stats) >= {"bn_conv1", "bn5c_branch2c", "head_bn"}
+    # from mean 0 / variance 1, two momentum-0.9 updates move them
+    assert np.abs(np.asarray(stats["bn_conv1"]["mean"])).max() > 0
+    assert cli.main(["eval", "--workdir", str(tmp_path / "trained"), "--json"]) == 0
+    assert "mean_iu" in capsys.readouterr().out
+
+    frozen = tiny_config(arch="fcn-resnet50", width=1 / 64, total_steps=2, eval_every=2,
+                         checkpoint_every=2, init_from=str(tmp_path / "trained"))  # fmt: skip
+    train_and_evaluate(frozen, tmp_path / "frozen")
+    after = load_variables(tmp_path / "frozen")["batch_stats"]
+    jax.tree.map(np.testing.assert_array_equal, after, stats)  # copied, then left alone

@@ -91,7 +91,7 @@ SCORE_KEYS = ("pixel_accuracy", "mean_accuracy", "mean_iu", "fw_iu")
 
 
 def restore(workdir: str, which: str):
-    """(model description, model, params, step) of a training workdir's checkpoint."""
+    """(model description, model, variables, step) of a training workdir's checkpoint."""
     from fcn_jax.checkpoint import Checkpoints
     from fcn_jax.describe import model_from
 
@@ -101,7 +101,7 @@ def restore(workdir: str, which: str):
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"fcn-jax: {err}") from err
     description = checkpoints.model(step)
-    return description, model_from(description), checkpoints.restore_params(step), step
+    return description, model_from(description), checkpoints.restore_variables(step), step
 
 
 def run_eval(args: argparse.Namespace) -> int:

@@ -20,13 +20,13 @@ def run_predict(args: argparse.Namespace) -> int:
         except BundleError as err:
             raise SystemExit(f"fcn-jax predict: {err}") from err
     else:
-        description, model, params, _ = restore(args.workdir, args.checkpoint)
+        description, model, variables, _ = restore(args.workdir, args.checkpoint)
         if description.get("inputs", "color") != "color":
             raise SystemExit(
                 f"fcn-jax predict: this net takes {description['inputs']!r} inputs; predict "
                 "reads colour image files only"
             )
-        predictor = predict.from_description(description, model, params, args.workdir)
+        predictor = predict.from_description(description, model, variables, args.workdir)
     norm = predictor.normalisation
     print(f"preprocessing: {norm.describe()} ({predictor.origin})", file=sys.stderr)
     try:
@@ -66,7 +66,7 @@ def run_convert(args: argparse.Namespace) -> int:
             raise SystemExit(f"fcn-jax convert: --class-names lists {len(names)} names for "
                              f"{meta['num_classes']} classes")  # fmt: skip
         meta["class_names"] = names
-    save_bundle(args.out, params, meta)
+    save_bundle(args.out, params, meta, done.batch_stats)
     print(f"{args.format} {args.source} -> {args.out} ({meta['arch']}, "
           f"{meta['num_classes']} classes, width {meta['width']:g})")  # fmt: skip
     print(f"  copied {len(done.copied)} layers: {', '.join(done.copied)}")

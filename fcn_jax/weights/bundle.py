@@ -17,7 +17,7 @@ import numpy as np
 
 from fcn_jax.preprocessing import Normalisation, from_json
 
-PARAMS, META = "params.npz", "weights.json"
+PARAMS, META, STATS = "params.npz", "weights.json", "batch_stats.npz"
 FORMAT = "fcn-jax weights"
 REQUIRED = ("arch", "num_classes", "width", "preprocessing")
 
@@ -64,9 +64,11 @@ def _replace(target: Path, write) -> None:
         raise
 
 
-def save_bundle(directory: str | Path, params: dict, meta: dict) -> Path:
-    """Write ``params`` and ``meta`` (``REQUIRED`` fields, ``preprocessing`` as a
-    :class:`Normalisation`) to ``directory``; returns it."""
+def save_bundle(
+    directory: str | Path, params: dict, meta: dict, batch_stats: dict | None = None
+) -> Path:
+    """Write ``params``, ``batch_stats`` (batch-norm nets) and ``meta`` (``REQUIRED`` fields,
+    ``preprocessing`` as a :class:`Normalisation`) to ``directory``; returns it."""
     directory = Path(directory)
     missing = [k for k in REQUIRED if k not in meta]
     if missing:
@@ -74,6 +76,10 @@ def save_bundle(directory: str | Path, params: dict, meta: dict) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, **meta, "preprocessing": meta["preprocessing"].to_json()}
     _replace(directory / PARAMS, lambda f: np.savez(f, **flatten(params)))
+    if batch_stats:
+        _replace(directory / STATS, lambda f: np.savez(f, **flatten(batch_stats)))
+    else:
+        (directory / STATS).unlink(missing_ok=True)
     text = json.dumps(meta, indent=2).encode()
     _replace(directory / META, lambda f: f.write(text))
     return directory
@@ -110,6 +116,18 @@ def load_bundle(directory: str | Path) -> tuple[dict, dict]:
     except (OSError, ValueError) as err:
         raise BundleError(f"{path}: cannot read it: {err}") from err
     return params, meta
+
+
+def load_batch_stats(directory: str | Path) -> dict:
+    """The batch-norm statistics of a weights directory ({} for nets without batch norm)."""
+    path = Path(directory) / STATS
+    if not path.is_file():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return unflatten({k: data[k] for k in data.files})
+    except (OSError, ValueError) as err:
+        raise BundleError(f"{path}: cannot read it: {err}") from err
 
 
 def stored_preprocessing(source: str | Path) -> Normalisation | None:
