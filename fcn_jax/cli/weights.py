@@ -69,7 +69,8 @@ def run_convert(args: argparse.Namespace) -> int:
     save_bundle(args.out, params, meta, done.batch_stats)
     print(f"{args.format} {args.source} -> {args.out} ({meta['arch']}, "
           f"{meta['num_classes']} classes, width {meta['width']:g})")  # fmt: skip
-    print(f"  copied {len(done.copied)} layers: {', '.join(done.copied)}")
+    shown = ", ".join(done.copied[:12]) + (", ..." if len(done.copied) > 12 else "")
+    print(f"  copied {len(done.copied)} layers: {shown}")
     if done.fresh:
         print(f"  initialised {len(done.fresh)} new layers: {', '.join(done.fresh)}")
     if done.dropped:
