@@ -66,7 +66,7 @@ def test_googlenet_crops_by_hand(size):
     assert [rows[f"pool{i}_3x3_s2"]["offset"] for i in (1, 2, 3, 4)] == [2, 6, 14, 30]
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", [a for a in ARCHS if "resnet" not in a])  # see test_resnet
 @pytest.mark.parametrize("align", ALIGNMENTS)
 def test_output_pixel_i_is_centred_on_input_pixel_i(arch, align):
     last = geometry_table(build(arch, 21, align=align), 97, 131)["layers"][-1]

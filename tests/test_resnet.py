@@ -56,6 +56,11 @@ def test_dilated_resnet_geometry_by_hand_and_by_autodiff():
     table = geometry_table(build("fcn-resnet50", 21), 500, 500)
     assert (table["receptive_field"], table["max_stride"]) == (443, 8)
     assert table["layers"][-1]["size"] == [500, 500]
+    # torchvision's bilinear resize is not pixel-aligned: at 500, 63 cells at stride 8 (unit 0
+    # on pixel 0) stretched to 500 put output y on input 8 * ((y + 1/2) * 63 / 500 - 1/2)
+    # = 1.008 y - 3.496
+    last = table["layers"][-1]
+    assert (last["jump"], last["offset"]) == (1.008, -3.496)
     checks = verify(build("fcn-resnet50", 1, width=1 / 64), 45, 70)
     assert len(checks) >= 15 and all(c.ok for c in checks)
 
