@@ -64,31 +64,35 @@ def machine() -> str:
     )
 
 
-def conv_depth_and_count(net: nn.Module, size: int = 224) -> tuple[int, int]:
+def conv_depth_and_count(net: nn.Module, size: int = 64) -> tuple[int, int]:
     """(longest chain of convolutions from the input to the output, number of conv layers).
 
-    Each convolution's output is replaced by 1 + the largest value of its input, starting from
-    a zero image; max pooling, ReLU, crops and concatenation keep the largest value, LRN is made
-    the identity, so the largest value any convolution writes is the depth.
+    Each convolution is replaced by a map of its output's shape holding 1 + the largest value
+    of its input, starting from a zero image; max pooling, ReLU, crops and concatenation keep
+    the largest value and LRN is made the identity, so the largest value any convolution writes
+    is the depth. No convolution is computed (one compiled pass over the rest).
     """
-    depths: dict[tuple, int] = {}
+    depths = []
 
     def measure(next_fun, args, kwargs, context):
-        module = context.module
+        module, x = context.module, args[0] if args else None
         if context.method_name != "__call__":
             return next_fun(*args, **kwargs)
         if isinstance(module, LRN):
-            return args[0]
-        out = next_fun(*args, **kwargs)
-        if isinstance(module, Conv):
-            depth = jnp.max(args[0]) + 1
-            depths[module.scope.path] = depth
-            return jnp.full_like(out, depth)
-        return out
+            return x
+        if not isinstance(module, Conv):
+            return next_fun(*args, **kwargs)
+        depths.append(jnp.max(x) + 1)
+        shape = (x.shape[0], *(module.op.out_size(n) for n in x.shape[1:3]), module.features)
+        return jnp.full(shape, depths[-1], x.dtype)
 
-    with nn.intercept_methods(measure):
-        net.init(jax.random.key(0), jnp.zeros((1, size, size, 3), jnp.float32))
-    return int(max(depths.values())), len(depths)
+    def deepest(x):
+        with nn.intercept_methods(measure):
+            net.init(jax.random.key(0), x)
+        return jnp.max(jnp.stack(depths))
+
+    depth = jax.jit(deepest)(jnp.zeros((1, size, size, 3), jnp.float32))
+    return int(depth), len(depths)
 
 
 def deconv_paths(net: nn.Module, size: int = 224) -> set[tuple]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 from flax import linen as nn
@@ -99,10 +100,16 @@ def verify(module: nn.Module, height: int, width: int) -> list[Check]:
     last = list(found)[-1]  # the net's output: an FCN's final crop, a ResNet FCN's resize
     if last != coarse_scores(list(found)):
         found["output"] = found.pop(last)
+    stages = {}  # a ResNet's residual blocks by stage: the last of each is probed
+    for name in found:
+        if re.fullmatch(r"res\d[a-z]\d*", name):
+            stages[name[3]] = name
     probes = [
         (name, unit)
         for name in found
-        if name.startswith(("pool", "fc", "score_fr", "upscore", "fuse")) or name == "output"
+        if name.startswith(("pool", "fc", "score_fr", "upscore", "fuse"))
+        or name == "output"
+        or name in stages.values()
         for unit in probe_units(found[name])
     ]
     checks = check_units(module, found, height, width, probes)

@@ -39,9 +39,13 @@ def test_unpadded_alexnet_patchwise_equals_whole_and_padding_does_not():
 def test_patches_sit_at_the_output_stride():
     # Reference CaffeNet on 500x500: cell i's 227-pixel patch starts at 32 i; 9 fit (by hand:
     # 32 * 8 + 227 = 483 <= 500 < 515). Unpadded VGG16: one cell from exactly 404 pixels.
-    cells, starts = patch_starts(build("alexnet", 3, width=1 / 16), 500, 227)
+    alexnet = build("alexnet", 3, width=1 / 16)
+    cells, starts = patch_starts(alexnet, 500, 227)
     np.testing.assert_array_equal(cells, np.arange(9))
     np.testing.assert_array_equal(starts, 32 * np.arange(9))
+    # the whole map is 10x10 (by hand: conv1 123, pool1 61, pool2 30, pool5 15, fc6 10)
+    cells, starts = patch_starts(alexnet, 500, 227, inside=False)
+    np.testing.assert_array_equal(starts, 32 * np.arange(10))
     vgg = classifier("vgg16", 3, 1 / 32, padding=False)
     assert patch_size(vgg, False, "vgg16") == 404
     x = jax.ShapeDtypeStruct((1, 404, 404, 3), jnp.float32)
