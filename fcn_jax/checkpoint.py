@@ -137,7 +137,15 @@ class Checkpoints:
         return dict(self.manager.restore(step, args=args)["model"])
 
     def restore(self, step: int, abstract_state):
-        """The state saved at ``step``, with the structure of ``abstract_state``."""
+        """The state saved at ``step``, with the structure of ``abstract_state``. Checkpoints
+        written before train states carried ``model_state`` (batch-norm statistics) restore
+        into a state whose model state is empty."""
+        saved = ocp.StandardCheckpointer().metadata(self.directory / str(step) / "state")
+        older = "model_state" not in dict(saved.item_metadata.tree)
+        if older and not getattr(abstract_state, "model_state", None):
+            fields = {k: getattr(abstract_state, k) for k in ("step", "params", "opt_state", "rng")}
+            args = ocp.args.Composite(state=ocp.args.StandardRestore(fields))
+            return abstract_state.replace(**self.manager.restore(step, args=args)["state"])
         args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
         return self.manager.restore(step, args=args)["state"]
 

@@ -160,3 +160,41 @@ def test_bfloat16_and_remat_train_the_same_net():
     assert jax.tree.leaves(bf16_params)[0].dtype == np.float32  # master weights stay float32
     with pytest.raises(ValueError, match=r"config.dtype='float16'"):
         make_train_step(model, tx, dtype="float16")
+
+
+def test_a_checkpoint_written_before_model_state_existed_still_resumes(trained, tmp_path):
+    from flax import struct
+
+    from fcn_jax.describe import model_from
+    from fcn_jax.steps import init_state
+    from fcn_jax.train import optimizer_for
+
+    @struct.dataclass
+    class EarlierState:  # the train state as checkpoints stored it until batch norm came
+        step: object
+        params: object
+        opt_state: object
+        rng: object
+
+    workdir, _ = trained
+    old = tmp_path / "old"
+    shutil.copytree(workdir, old)
+    shutil.rmtree(old / "checkpoints" / "4")
+    checkpoints = Checkpoints(old / "checkpoints")
+    model, data = checkpoints.model(2), checkpoints.data(2)
+    net, shape = model_from(model), (1, 64, 64, 3)
+    tx = optimizer_for(
+        tiny_config(),
+        net,
+        jax.eval_shape(net.init, jax.random.key(0), jax.ShapeDtypeStruct(shape, "float32")),
+    )
+    template = init_state(net, tx, shape, 0)
+    state = checkpoints.restore(2, template)
+    checkpoints.close()
+    shutil.rmtree(old / "checkpoints" / "2")
+    checkpoints = Checkpoints(old / "checkpoints")
+    earlier = EarlierState(state.step, state.params, state.opt_state, state.rng)
+    checkpoints.save(2, earlier, model, data=data)
+    checkpoints.close()
+    train_and_evaluate(tiny_config(), old)  # resumes at step 2, replays 3 and 4
+    jax.tree.map(np.testing.assert_array_equal, load_params(old), load_params(workdir))
