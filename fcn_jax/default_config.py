@@ -23,6 +23,7 @@ def get_config() -> ConfigDict:
     config.align = "same"
     config.learnable_upsampling = False
     config.train_bn = False  # fcn-resnet*: train batch-norm statistics (else frozen)
+    config.aux_loss_weight = 0.0  # fcn-resnet*: > 0 builds the auxiliary head, adds its loss
     config.init_from = ""  # a training workdir (staged), fcn-jax convert's DIR, or an .npz
     # run length and cadence (every config has these)
     config.total_steps = 1200

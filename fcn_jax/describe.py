@@ -24,6 +24,7 @@ def model_description(config, dataset) -> dict:
         "width": config.width,
         "learnable_upsampling": config.learnable_upsampling,
         "train_bn": config.get("train_bn", False),
+        "aux": bool(config.get("aux_loss_weight", 0.0)),
         "dataset": config.dataset,
         "class_names": list(dataset.class_names),
         "mean_rgb": list(dataset.mean_rgb),
@@ -128,4 +129,5 @@ def model_from(description: dict):
         streams=tuple(description.get("streams", ())),
         heads=tuple((name, count) for name, count in description.get("heads", ())),
         train_bn=description.get("train_bn", False),
+        aux=description.get("aux", False),
     )

@@ -69,6 +69,7 @@ def make_train_step(
     parallel: DataParallel | None = None,
     dtype: str = "float32",
     remat: bool = False,
+    aux_weight: float = 0.0,
 ) -> TrainStep:
     """``train_step(state, batch) -> (state, {'loss', 'grad_norm'})``, compiled, donating the
     old state; with ``parallel`` both are in its placed form (:mod:`fcn_jax.parallel`).
@@ -82,8 +83,10 @@ def make_train_step(
     however the batch is split over devices and processes.
 
     ``dtype='bfloat16'`` computes the net in bfloat16 (params, gradients, the optimizer and the
-    loss stay float32). ``remat`` recomputes the forward pass during the backward pass (one
-    checkpoint around the whole net: measured at 500x500 it does not lower peak memory yet).
+    loss stay float32). ``aux_weight`` adds that times the loss of a ResNet FCN's auxiliary
+    head (torchvision trains with 0.5; the net must be built with ``aux=True``). ``remat``
+    recomputes the forward pass during the backward pass (one checkpoint around the whole net:
+    measured at 500x500 it does not lower peak memory yet).
     """
     if dtype not in ("float32", "bfloat16"):
         raise ValueError(f"config.dtype={dtype!r}: use 'float32' or 'bfloat16'")
@@ -112,19 +115,28 @@ def make_train_step(
         def loss_fn(params, model_state):
             def one(image, key):
                 variables = {"params": params, **model_state}
-                rngs = {"dropout": key}
+                options = {"train": True, "rngs": {"dropout": key}}
+                if aux_weight:  # a ResNet FCN's auxiliary head: {'out': ..., 'aux': ...}
+                    options["with_aux"] = True
                 if update_stats:  # batch norm in training mode: per-example statistics
-                    out, new = model.apply(variables, image[None], train=True, rngs=rngs,
-                                           mutable=["batch_stats"])  # fmt: skip
+                    out, new = model.apply(variables, image[None], mutable=["batch_stats"],
+                                           **options)  # fmt: skip
                 else:
-                    out, new = model.apply(variables, image[None], train=True, rngs=rngs), {}
+                    out, new = model.apply(variables, image[None], **options), {}
                 return jax.tree.map(lambda a: a[0], out), new
 
             dropout_keys = jax.vmap(partial(jax.random.fold_in, dropout))(position)
             forward = jax.checkpoint(one) if remat else one
             logits, updated = jax.vmap(forward)(images, dropout_keys)
-            outputs = [logits[h] for h in heads] if heads else [logits]
             total = 0.0
+            if aux_weight:
+                logits, aux = logits["out"], logits["aux"]
+                summed, _ = pixel_loss_terms(
+                    aux, labels[..., 0], class_weights=class_weights,
+                    keep=None if keep is None else keep[..., 0], keep_rate=keep_rate,
+                )  # fmt: skip
+                total = aux_weight * summed / denominators[0]
+            outputs = [logits[h] for h in heads] if heads else [logits]
             for t, (out, denominator) in enumerate(zip(outputs, denominators, strict=True)):
                 summed, _ = pixel_loss_terms(
                     out,

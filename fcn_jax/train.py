@@ -159,6 +159,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         parallel=parallel,
         dtype=config.get("dtype", "float32"),
         remat=config.get("remat", False),
+        aux_weight=config.get("aux_loss_weight", 0.0),
     )
     eval_step, prep, targets = eval_parts(model, description)
     val = [dataset.val[i] for i in range(len(dataset.val))]

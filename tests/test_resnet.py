@@ -87,3 +87,23 @@ def test_batch_norm_statistics_train_or_stay_frozen_and_are_checkpointed(tmp_pat
     train_and_evaluate(frozen, tmp_path / "frozen")
     after = load_variables(tmp_path / "frozen")["batch_stats"]
     jax.tree.map(np.testing.assert_array_equal, after, stats)  # copied, then left alone
+
+
+def test_the_auxiliary_loss_is_added_with_its_weight():
+    import optax
+
+    from fcn_jax.steps import init_state, make_train_step
+
+    model = build("fcn-resnet50", 3, width=1 / 64, aux=True)
+    rng = np.random.default_rng(0)
+    batch = {"image": rng.standard_normal((2, 40, 48, 3)).astype(np.float32),
+             "label": rng.integers(0, 3, (2, 40, 48)).astype(np.int32)}  # fmt: skip
+    state = init_state(model, optax.sgd(0.0), (1, 40, 48, 3), seed=0)
+    losses = {}
+    for weight in (0.0, 0.5, 1.0):
+        step = make_train_step(model, optax.sgd(0.0), aux_weight=weight)
+        fresh = jax.tree.map(jnp.array, state)  # the step donates its input
+        losses[weight] = float(step(fresh, batch)[1]["loss"])
+    aux = losses[1.0] - losses[0.0]  # the same dropout masks in every run
+    assert aux > 0.1
+    np.testing.assert_allclose(losses[0.5] - losses[0.0], aux / 2, rtol=1e-4)

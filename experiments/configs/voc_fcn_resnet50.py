@@ -9,7 +9,8 @@ Init: ImageNet ResNet-50 (torchvision) converted: the trunk and its batch-norm s
   transplanted, fc dropped, the FCN head (3x3 conv, batch norm, 1x1 scores) initialised.
 Solver: torchvision's segmentation recipe scaled to one host: SGD, momentum 0.9, learning rate
   0.01 with poly decay (power 0.9), weight decay 1e-4, mean loss, batch 8 of 480x480 random
-  crops after 0.5-2x random scaling and flips; batch norm trained (config.train_bn).
+  crops after 0.5-2x random scaling and flips; batch norm trained (config.train_bn); the
+  auxiliary head's loss added at 0.5 (config.aux_loss_weight).
 Aims at: torchvision's fcn_resnet50, 60.5 mean IU (COCO val2017 with the 20 VOC classes; trained
   on COCO there, on VOC+SBD here, so the figure is a guide, not a target).
 Dataset: `voc_sbd`, prepared with `fcn-jax data prepare voc_sbd --manual-dir DIR` (issue #4).
@@ -31,5 +32,5 @@ def get_config():
     config.optimizer.name, config.optimizer.learning_rate = "sgd", 0.01
     config.optimizer.lr_schedule, config.optimizer.momentum = "poly", 0.9
     config.optimizer.weight_decay = 1e-4
-    config.loss.normalize = "mean"
+    config.loss.normalize, config.aux_loss_weight = "mean", 0.5
     return config
