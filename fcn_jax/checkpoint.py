@@ -198,7 +198,7 @@ class CheckpointMismatch(ValueError):
 
 
 IDENTITY = {"arch": None, "num_classes": None, "width": None, "align": None,
-            "inputs": "color", "streams": [], "heads": []}  # fmt: skip
+            "inputs": "color", "streams": [], "heads": [], "aux": False}  # fmt: skip
 
 
 def check_same_net(saved: dict, wanted: dict, workdir: str | Path) -> None:

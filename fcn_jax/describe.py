@@ -12,7 +12,7 @@ from fcn_jax.models import build
 from fcn_jax.preprocessing import from_json
 from fcn_jax.steps import make_eval_step
 from fcn_jax.surgery import transplant
-from fcn_jax.transplant import load_variables
+from fcn_jax.transplant import InitError, load_variables
 
 
 def model_description(config, dataset) -> dict:
@@ -69,21 +69,30 @@ def initialise(variables: dict, init_from: str, streams: list[str]) -> tuple[dic
     one source, or for a late-fusion net one source per stream separated by '|' (e.g.
     'runs/nyud_color|runs/nyud_hha')."""
 
-    def copy(target: dict, source: dict) -> tuple[dict, list[str]]:
-        result, copied = {}, []
+    def copy(target: dict, source: dict, where: str) -> tuple[dict, list[str]]:
+        result, copied = {}, {}
         for collection, tree in target.items():
-            result[collection], names = transplant(tree, source.get(collection, {}))
-            copied += names if collection == "params" else []
-        return result, copied
+            result[collection], copied[collection] = transplant(tree, source.get(collection, {}))
+        if not copied["params"]:
+            raise InitError(f"init_from {where}: no layer's name and shapes match the net's "
+                            f"({', '.join(list(source['params'])[:6])}, ...)")  # fmt: skip
+        norms = set(target.get("batch_stats", {}))
+        lacking = [n for n in copied["params"] if n in norms and n not in copied["batch_stats"]]
+        if lacking:
+            raise InitError(f"init_from {where}: batch norms {', '.join(lacking[:6])} come "
+                            "without their running statistics")  # fmt: skip
+        return result, copied["params"]
 
     if not streams:
-        return copy(variables, load_variables(init_from))
+        return copy(variables, load_variables(init_from), init_from)
     sources = init_from.split("|")
     if len(sources) != len(streams):
         raise ValueError(f"init_from {init_from!r} needs one source per stream {streams}")
     params, copied = dict(variables["params"]), []
     for stream, source in zip(streams, sources, strict=True):
         params[stream], names = transplant(params[stream], load_variables(source)["params"])
+        if not names:
+            raise InitError(f"init_from {source}: no layer matches stream {stream!r}")
         copied += [f"{stream}/{name}" for name in names]
     return {**variables, "params": params}, copied
 

@@ -34,10 +34,12 @@ class Predictor(NamedTuple):
 
 def from_weights(directory: str | Path) -> Predictor:
     """A predictor from a directory written by ``fcn-jax convert``."""
-    from fcn_jax.weights.bundle import load_batch_stats, load_bundle
+    from fcn_jax.weights.bundle import BundleError, load_batch_stats, load_bundle
 
     params, meta = load_bundle(directory)
     stats = load_batch_stats(directory)
+    if "resnet" in meta["arch"] and not stats:
+        raise BundleError(f"{directory}: a {meta['arch']} needs batch_stats.npz, which is missing")
     variables = {"params": params, **({"batch_stats": stats} if stats else {})}
     options = {k: meta[k] for k in ("align", "learnable_upsampling", "aux") if k in meta}
     if meta.get("heads"):

@@ -66,6 +66,9 @@ def resize_classes(params: dict, num_classes: int, keep: list[int] | None = None
         source = list(range(num_classes)) if keep is None else list(keep)
         if len(source) != num_classes:
             raise ValueError(f"keep lists {len(source)} classes, num_classes is {num_classes}")
+        repeated = sorted({c for c in source if c >= 0 and source.count(c) > 1})
+        if repeated:
+            raise ValueError(f"keep names classes {repeated} more than once")
         bad = [c for c in source if c >= old or c < -1]
         if keep is not None and bad:
             raise ValueError(f"keep names classes {bad} that {name} (with {old}) does not have")

@@ -11,6 +11,10 @@ import numpy as np
 from fcn_jax.preprocessing import Normalisation, from_json
 
 
+class InitError(ValueError):
+    """A source that cannot initialise the net (nothing matches, statistics missing)."""
+
+
 def load_params(source: str | Path) -> dict:
     """Params from a training workdir (its latest checkpoint), a directory written by
     ``fcn-jax convert``, or an ``.npz`` of a torchfcn-style state dict (``conv1_1.weight``)."""

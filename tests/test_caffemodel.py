@@ -192,3 +192,18 @@ def test_bvlc_googlenet_becomes_fcn32s_without_its_classifiers(tmp_path):
     assert done.fresh == ["score_fr", "upscore"]
     w = state["inception_4c/5x5_reduce.weight"]
     assert done.params["inception_4c_5x5_reduce"]["kernel"][0, 0, 5, 1] == w[1, 5, 0, 0]
+
+
+def test_malformed_blob_fields_are_named(tmp_path):
+    import caffe_wire as w
+
+    def one_layer(blob: bytes) -> bytes:
+        body = w.string(w.LP_NAME, "conv1_1") + w.string(w.LP_TYPE, "Convolution")
+        return w.message(w.NET_LAYER, body + w.message(w.LP_BLOBS, blob))
+
+    ragged = w.message(w.BP_SHAPE, w.message(1, w.varint(2))) + w.message(w.BP_DATA, b"\0" * 10)
+    legacy_as_bytes = w.message(w.BP_NUM, b"\x01") + w.message(w.BP_DATA, b"\0" * 4)
+    huge = w.message(w.BP_SHAPE, w.message(1, w.varint(2**32) + w.varint(2**32)))
+    for name, blob in [("ragged", ragged), ("legacy", legacy_as_bytes), ("huge", huge)]:
+        with pytest.raises(CaffeError, match=rf"{name}\.caffemodel"):
+            read_caffemodel(write(tmp_path, one_layer(blob), f"{name}.caffemodel"))

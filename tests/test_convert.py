@@ -185,3 +185,45 @@ def test_staged_conversion_from_fcn32s_weights_to_fcn16s(tmp_path, capsys):
     with pytest.raises(SystemExit, match=r"fcn32s\.pth has no layer 'conv1'"):
         cli.main(["convert", "--from", "torchfcn", str(tmp_path / "fcn32s.pth"), "--arch",
                   "fcn-alexnet", "--out", str(tmp_path / "x")])  # fmt: skip
+
+
+def test_imports_that_would_half_load_are_refused(tmp_path):
+    from benchmarks.torch_fcn import reference_net
+    from fcn_jax.transplant import InitError
+    from fcn_jax.weights import from_torchfcn
+
+    state = {k: v.numpy() for k, v in reference_net("fcn8s", 5, 1 / 16).state_dict().items()}
+    for layer in ("score_pool3", "upscore8"):  # the file is an FCN-8s: nothing may start fresh
+        partial = {k: v for k, v in state.items() if not k.startswith(f"{layer}.")}
+        with pytest.raises(KeyError, match=rf"no layer {layer}.*nothing may start fresh"):
+            from_torchfcn(partial, "fcn8s")
+    with pytest.raises(ValueError, match=r"more than once"):
+        resize_classes(from_torchfcn(state, "fcn8s"), 2, keep=[1, 1])
+    np.savez(tmp_path / "fcn8s.npz", **state)
+    with pytest.raises(SystemExit, match=r"keep.*not with num_classes"):
+        cli.main(["convert", "--from", "torchfcn", str(tmp_path / "fcn8s.npz"), "--arch",
+                  "fcn8s", "--num-classes", "7", "--keep-classes", "0,1", "--out",
+                  str(tmp_path / "x")])  # fmt: skip
+    config = tiny_config(total_steps=1)  # a state dict whose names the net does not have
+    np.savez(tmp_path / "other.npz", **{"features.0.weight": state["conv1_1.weight"]})
+    config.init_from = str(tmp_path / "other.npz")
+    with pytest.raises(InitError, match=r"no layer's name and shapes match"):
+        train_and_evaluate(config, tmp_path / "run")
+
+
+def test_a_bundle_is_read_whole_or_not_at_all(tmp_path):
+    import os
+
+    meta = {"arch": "fcn32s", "num_classes": 3, "width": 1.0, "preprocessing": TORCHVISION}
+    save_bundle(tmp_path / "a", {"fc7": {"bias": np.ones(3)}}, meta)
+    save_bundle(tmp_path / "b", {"fc7": {"bias": np.zeros(3)}}, meta)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a" / "params.npz").stat().st_mode & 0o777 == 0o666 & ~umask
+    (tmp_path / "a" / "params.npz").write_bytes((tmp_path / "b" / "params.npz").read_bytes())
+    with pytest.raises(BundleError, match=r"two different writes"):
+        load_bundle(tmp_path / "a")
+    data = (tmp_path / "b" / "params.npz").read_bytes()
+    (tmp_path / "b" / "params.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(BundleError, match=r"params\.npz: cannot read it"):
+        load_bundle(tmp_path / "b")

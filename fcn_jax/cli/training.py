@@ -38,6 +38,8 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
     from fcn_jax.interrupt import TrainingInterrupted
     from fcn_jax.parallel import start_distributed, wants_distributed
     from fcn_jax.train import train_and_evaluate
+    from fcn_jax.transplant import InitError
+    from fcn_jax.weights.bundle import BundleError
 
     config = load_config(overrides)
     if wants_distributed(args.coordinator, args.num_processes, args.process_id):
@@ -64,6 +66,8 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
         CheckpointMismatch,
         CheckpointError,
         FloatingPointError,
+        InitError,
+        BundleError,
     ) as err:
         raise SystemExit(f"fcn-jax train: {err}") from err
     print(format_scores(result, _class_names(workdir)))

@@ -39,7 +39,6 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from fcn_jax.surgery import resize_classes
     from fcn_jax.weights import convert, save_bundle
 
     keep = None
@@ -51,12 +50,9 @@ def run_convert(args: argparse.Namespace) -> int:
     try:
         done = convert(
             args.format, args.source, args.arch, num_classes=args.num_classes,
-            align=args.align, learnable_upsampling=args.learnable_upsampling,
+            align=args.align, learnable_upsampling=args.learnable_upsampling, keep=keep,
         )  # fmt: skip
         params, meta = done.params, done.meta
-        if keep is not None:
-            params = resize_classes(params, len(keep), keep)
-            meta = {**meta, "num_classes": len(keep), "kept_classes": keep}
     except (KeyError, ValueError, OSError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         raise SystemExit(f"fcn-jax convert: {message}") from err
@@ -77,7 +73,5 @@ def run_convert(args: argparse.Namespace) -> int:
         print(f"  dropped: {', '.join(done.dropped)}")
     if done.resized:
         print(f"  score layers resized: {done.resized} classes")
-    if keep is not None:
-        print(f"  score layers cut to source classes {keep}")
     print(f"  preprocessing: {meta['preprocessing'].describe()}")
     return 0

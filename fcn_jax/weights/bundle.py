@@ -2,8 +2,9 @@
 preprocessing they expect). ``--config.init_from=DIR`` and ``fcn-jax predict --weights DIR``
 read it.
 
-Both files are written to temporary names and renamed into place, params first, so an
-interrupted conversion leaves either the previous complete bundle or a new complete one.
+Each file is written to a temporary name and renamed into place, and all carry the same random
+``bundle_id``: files of two different writes (a conversion interrupted between its renames) are
+refused on loading, so a bundle is read whole or not at all.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import uuid
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +23,8 @@ from fcn_jax.preprocessing import Normalisation, from_json
 PARAMS, META, STATS = "params.npz", "weights.json", "batch_stats.npz"
 FORMAT = "fcn-jax weights"
 REQUIRED = ("arch", "num_classes", "width", "preprocessing")
+ID = "__bundle_id__"  # in each .npz, beside the arrays; 'bundle_id' in weights.json
+READ_ERRORS = (OSError, ValueError, zipfile.BadZipFile, EOFError)
 
 
 class BundleError(ValueError):
@@ -53,6 +58,9 @@ def unflatten(flat: dict[str, np.ndarray]) -> dict:
 
 def _replace(target: Path, write) -> None:
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(handle, 0o666 & ~umask)  # as a plain open() would, not mkstemp's 0600
     try:
         with os.fdopen(handle, "wb") as file:
             write(file)
@@ -74,10 +82,16 @@ def save_bundle(
     if missing:
         raise ValueError(f"weights metadata lacks {missing}")
     directory.mkdir(parents=True, exist_ok=True)
-    meta = {"format": FORMAT, **meta, "preprocessing": meta["preprocessing"].to_json()}
-    _replace(directory / PARAMS, lambda f: np.savez(f, **flatten(params)))
+    bundle_id = uuid.uuid4().hex
+    meta = {"format": FORMAT, **meta, "preprocessing": meta["preprocessing"].to_json(),
+            "bundle_id": bundle_id}  # fmt: skip
+
+    def arrays(tree):
+        return {**flatten(tree), ID: np.array(bundle_id)}
+
+    _replace(directory / PARAMS, lambda f: np.savez(f, **arrays(params)))
     if batch_stats:
-        _replace(directory / STATS, lambda f: np.savez(f, **flatten(batch_stats)))
+        _replace(directory / STATS, lambda f: np.savez(f, **arrays(batch_stats)))
     else:
         (directory / STATS).unlink(missing_ok=True)
     text = json.dumps(meta, indent=2).encode()
@@ -92,7 +106,7 @@ def load_meta(directory: str | Path) -> dict:
         meta = json.loads(path.read_text())
     except FileNotFoundError as err:
         raise BundleError(f"{directory}: no {META}; not a converted-weights directory") from err
-    except (OSError, ValueError) as err:
+    except READ_ERRORS as err:
         raise BundleError(f"{path}: cannot read it: {err}") from err
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise BundleError(f"{path}: not an fcn-jax weights file (no format {FORMAT!r})")
@@ -109,13 +123,7 @@ def load_meta(directory: str | Path) -> dict:
 def load_bundle(directory: str | Path) -> tuple[dict, dict]:
     """(params, metadata) of a weights directory."""
     meta = load_meta(directory)
-    path = Path(directory) / PARAMS
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            params = unflatten({k: data[k] for k in data.files})
-    except (OSError, ValueError) as err:
-        raise BundleError(f"{path}: cannot read it: {err}") from err
-    return params, meta
+    return _arrays(Path(directory) / PARAMS, meta), meta
 
 
 def load_batch_stats(directory: str | Path) -> dict:
@@ -123,11 +131,21 @@ def load_batch_stats(directory: str | Path) -> dict:
     path = Path(directory) / STATS
     if not path.is_file():
         return {}
+    return _arrays(path, load_meta(directory))
+
+
+def _arrays(path: Path, meta: dict) -> dict:
+    """The tree in an .npz of the bundle, checked to come from the same write as ``meta``."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            return unflatten({k: data[k] for k in data.files})
-    except (OSError, ValueError) as err:
+            flat = {k: data[k] for k in data.files}
+    except READ_ERRORS as err:
         raise BundleError(f"{path}: cannot read it: {err}") from err
+    written = str(flat.pop(ID, ""))
+    if written != meta.get("bundle_id", written):
+        raise BundleError(f"{path} and {META} come from two different writes (an interrupted "
+                          "conversion?): convert again")  # fmt: skip
+    return unflatten(flat)
 
 
 def stored_preprocessing(source: str | Path) -> Normalisation | None:

@@ -10,12 +10,22 @@ height, width. Weights keep Caffe's layout: (out, in/groups, kh, kw) for convolu
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from fcn_jax.weights.wire import BYTES, FIXED32, FIXED64, WireError, fields, floats, ints
+from fcn_jax.weights.wire import (
+    BYTES,
+    FIXED32,
+    FIXED64,
+    VARINT,
+    WireError,
+    fields,
+    floats,
+    ints,
+)
 
 NET_LAYERS_V1, NET_LAYER = 2, 100
 LAYER_NAME, LAYER_TYPE, LAYER_BLOBS = 1, 2, 7
@@ -135,6 +145,8 @@ def parse_blob(data: memoryview, offset: int, what: str) -> np.ndarray:
         shape = tuple(ints([(w, v) for w, v, _ in dims]))
     else:
         legacy = (BLOB_NUM, BLOB_CHANNELS, BLOB_HEIGHT, BLOB_WIDTH)
+        if any(found[f][-1][0] != VARINT for f in legacy if f in found):
+            raise WireError(f"{what}: a legacy dimension is not a number")
         shape = tuple(found[f][-1][1] if f in found else 0 for f in legacy)
     encodings = ((BLOB_DATA, "<f4", FIXED32), (BLOB_DOUBLE_DATA, "<f8", FIXED64))
     for field, dtype, wire_single in encodings:
@@ -146,6 +158,6 @@ def parse_blob(data: memoryview, offset: int, what: str) -> np.ndarray:
             break
     else:
         values = np.zeros(0, np.float32)
-    if any(d < 0 for d in shape) or values.size != int(np.prod(shape)):
+    if any(d < 0 for d in shape) or values.size != math.prod(shape):
         raise CaffeError(f"{what} has {values.size} values but shape {shape} (truncated?)")
     return values.reshape(shape)

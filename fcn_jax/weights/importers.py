@@ -26,7 +26,7 @@ import jax
 import numpy as np
 
 from fcn_jax.layers import Scale
-from fcn_jax.models import CLASSIFIERS, build, trace_layers
+from fcn_jax.models import CLASSIFIERS, FCN, build, trace_layers
 from fcn_jax.preprocessing import CAFFE_ILSVRC, TORCHVISION
 from fcn_jax.surgery import is_head_layer, resize_classes
 from fcn_jax.weights.assign import abstract_params, assign, to_numpy
@@ -99,14 +99,17 @@ def import_layers(
     align: str = "caffe",
     learnable_upsampling: bool = False,
     aux: bool | None = None,
+    keep: list[int] | None = None,
     strict: bool = True,
     seed: int = 0,
 ) -> Imported:
     """Params for ``build(arch, ...)`` from ``found`` (caffe layer -> blobs, source layout).
 
     ``num_classes`` and ``width`` default to the weights' own, ``aux`` (ResNet FCNs: build the
-    auxiliary head) to whether the source has one. With ``strict`` (default) a layer of the
-    source the net has no place for is an error (a classifier's fc8 excepted).
+    auxiliary head) to whether the source has one; ``keep`` lists the source classes the
+    score layers keep, in order (-1: a new class). With ``strict`` (default) a layer of the
+    source the net has no place for is an error (a classifier's fc8 excepted). Layers the source
+    lacks are initialised only as the surgery of the pair allows (see :func:`fresh_layers`).
     """
     found = dict(found)
     width = infer_width(found, arch, origin) if width is None else width
@@ -136,7 +139,7 @@ def import_layers(
         module = build(arch, classes, width=width, **options)
     _check_scales(found, module, origin)
     head = [n for n in abstract_params(module) if is_head_layer(n) or n.startswith(NEW_HEADS)]
-    heads_needed = [n for n in head if n not in found]
+    heads_needed = fresh_layers(found, module, [n for n in head if n not in found], origin)
     init = {}
     if heads_needed and arch not in CLASSIFIERS:
         x = np.zeros((1, 64, 64, 3), np.float32)
@@ -153,14 +156,48 @@ def import_layers(
             "(weights of a net with more skips? choose its arch)"
         )
     params, resized = got.params, None
+    if keep is not None and (arch in CLASSIFIERS or heads or num_classes is not None):
+        raise ValueError(
+            "keep (--keep-classes) picks an FCN's classes by themselves: not with num_classes, "
+            "a classifier or a multi-head net"
+        )
+    if keep is not None:
+        params, resized = resize_classes(params, len(keep), keep), f"{classes} -> {keep}"
+        classes = len(keep)
     if num_classes is not None and num_classes != classes and arch not in CLASSIFIERS:
         if heads:
             raise ValueError("resizing the classes of a multi-head net is not supported")
         params, resized = resize_classes(params, num_classes), f"{classes} -> {num_classes}"
         classes = num_classes
     meta = {"arch": arch, "num_classes": classes, "width": width, **options}
+    if keep is not None:
+        meta["kept_classes"] = list(keep)
     meta["heads"] = [list(h) for h in heads]
     return Imported(params, got.batch_stats, meta, got.copied, got.fresh, dropped, resized)
+
+
+def fresh_layers(found: Mapping, module, missing: list[str], origin: str) -> list[str]:
+    """Which of the ``missing`` head layers may start fresh: all of them for a classifier's
+    weights (no ``score_fr``); for an FCN's, only an earlier stage's (the source lacks this
+    net's final upsampling layer) new skip scores and deconvolutions; a ResNet FCN's auxiliary
+    head when asked for. Any other missing layer is an error naming it."""
+    scored = [n for n in found if is_head_layer(n)]
+    if not scored:
+        return missing
+    if not any(n.startswith("score_fr") for n in found):
+        raise KeyError(f"{origin} has {', '.join(scored)} but no score_fr: an incomplete FCN")
+    # An earlier stage has its own final upsampling (FCN-32s' upscore), which this net lacks.
+    expected = abstract_params(module)
+    earlier = [n for n in found if n.startswith("upscore") and n not in expected]
+    staged = isinstance(module, FCN) and bool(earlier)
+    allowed = [n for n in missing if (staged and is_head_layer(n)) or n.startswith("aux_")]
+    refused = [n for n in missing if n not in allowed]
+    if refused:
+        raise KeyError(
+            f"{origin} has no layer {', '.join(refused)}, which the net needs (the file has no "
+            "final upsampling of an earlier stage, so nothing may start fresh)"
+        )
+    return allowed
 
 
 def read_layers(fmt: str, source: str | Path) -> dict:

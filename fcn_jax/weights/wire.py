@@ -76,6 +76,8 @@ def floats(records: list[tuple[int, int | memoryview]], dtype: str) -> np.ndarra
     parts = []
     for wire, value in records:
         if wire == BYTES:
+            if len(value) % np.dtype(dtype).itemsize:
+                raise WireError(f"a packed {dtype} field of {len(value)} bytes (truncated?)")
             parts.append(np.frombuffer(value, dtype))
         else:
             size = np.dtype(dtype).itemsize
