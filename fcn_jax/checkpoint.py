@@ -142,7 +142,7 @@ class Checkpoints:
         into a state whose model state is empty."""
         saved = ocp.StandardCheckpointer().metadata(self.directory / str(step) / "state")
         older = "model_state" not in dict(saved.item_metadata.tree)
-        if older and not getattr(abstract_state, "model_state", None):
+        if older and hasattr(abstract_state, "model_state") and not abstract_state.model_state:
             fields = {k: getattr(abstract_state, k) for k in ("step", "params", "opt_state", "rng")}
             args = ocp.args.Composite(state=ocp.args.StandardRestore(fields))
             return abstract_state.replace(**self.manager.restore(step, args=args)["state"])
