@@ -88,3 +88,20 @@ def reference_config(
     for key, value in fields.items():
         config[key] = value
     return config
+
+
+def torchvision_recipe_config(*, dataset: str, arch: str, init_from: str) -> ConfigDict:
+    """A dilated ResNet FCN config with torchvision's segmentation recipe scaled to one host:
+    SGD, momentum 0.9, learning rate 0.01 with poly decay, weight decay 1e-4, mean loss, batch 8
+    of 480x480 random crops after 0.5-2x scaling and flips, batch norm trained, the auxiliary
+    head's loss at 0.5."""
+    config = get_config()
+    config.dataset, config.arch, config.init_from = dataset, arch, init_from
+    config.width, config.train_bn, config.batch_size = 1.0, True, 8
+    config.augment_scale, config.crop_size, config.flip = (0.5, 2.0), 480, True
+    config.total_steps, config.eval_every, config.checkpoint_every = 30_000, 2000, 2000
+    config.optimizer.name, config.optimizer.learning_rate = "sgd", 0.01
+    config.optimizer.lr_schedule, config.optimizer.momentum = "poly", 0.9
+    config.optimizer.weight_decay = 1e-4
+    config.loss.normalize, config.aux_loss_weight = "mean", 0.5
+    return config

@@ -16,21 +16,10 @@ Aims at: torchvision's fcn_resnet101, 63.7 mean IU (COCO val2017 with the 20 VOC
 Dataset: `voc_sbd`, prepared with `fcn-jax data prepare voc_sbd --manual-dir DIR` (issue #4).
 """
 
-from fcn_jax.default_config import get_config as default
+from fcn_jax.default_config import torchvision_recipe_config
 
 
 def get_config():
-    config = default()
-    config.dataset, config.arch, config.init_from = (
-        "voc_sbd",
-        "fcn-resnet101",
-        "weights/resnet101-fcn",
+    return torchvision_recipe_config(
+        dataset="voc_sbd", arch="fcn-resnet101", init_from="weights/resnet101-fcn"
     )
-    config.width, config.train_bn, config.batch_size = 1.0, True, 8
-    config.augment_scale, config.crop_size, config.flip = (0.5, 2.0), 480, True
-    config.total_steps, config.eval_every, config.checkpoint_every = 30_000, 2000, 2000
-    config.optimizer.name, config.optimizer.learning_rate = "sgd", 0.01
-    config.optimizer.lr_schedule, config.optimizer.momentum = "poly", 0.9
-    config.optimizer.weight_decay = 1e-4
-    config.loss.normalize, config.aux_loss_weight = "mean", 0.5
-    return config
