@@ -128,16 +128,12 @@ def make_train_step(
             dropout_keys = jax.vmap(partial(jax.random.fold_in, dropout))(position)
             forward = jax.checkpoint(one) if remat else one
             logits, updated = jax.vmap(forward)(images, dropout_keys)
-            total = 0.0
-            if aux_weight:
-                logits, aux = logits["out"], logits["aux"]
-                summed, _ = pixel_loss_terms(
-                    aux, labels[..., 0], class_weights=class_weights,
-                    keep=None if keep is None else keep[..., 0], keep_rate=keep_rate,
-                )  # fmt: skip
-                total = aux_weight * summed / denominators[0]
+            aux = []
+            if aux_weight:  # the auxiliary head scores the first task's labels
+                logits, aux = logits["out"], [(logits["aux"], 0, aux_weight)]
             outputs = [logits[h] for h in heads] if heads else [logits]
-            for t, (out, denominator) in enumerate(zip(outputs, denominators, strict=True)):
+            total = 0.0
+            for out, t, weight in [(o, t, 1.0) for t, o in enumerate(outputs)] + aux:
                 summed, _ = pixel_loss_terms(
                     out,
                     labels[..., t],
@@ -145,7 +141,7 @@ def make_train_step(
                     keep=None if keep is None else keep[..., t],
                     keep_rate=keep_rate,
                 )
-                total = total + summed / denominator
+                total = total + weight * summed / denominators[t]
             if update_stats:  # the running statistics move by the mean of the examples' updates
                 model_state = jax.tree.map(lambda a: add(a.sum(0)) / add(n), updated)
             return total, model_state
