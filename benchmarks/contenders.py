@@ -56,7 +56,7 @@ def jax_contenders(height: int, width: int, **options) -> dict:
 
 
 def torch_contenders(height: int, width: int) -> dict | None:
-    """The same work in PyTorch eager (None without torch)."""
+    """The same work in PyTorch eager (None without torch), on CUDA where torch sees a GPU."""
     try:
         import torch
         import torch.nn.functional as F
@@ -65,20 +65,23 @@ def torch_contenders(height: int, width: int) -> dict | None:
     except ImportError:
         return None
     torch.manual_seed(0)
-    net = TorchVGGFCN(ARCH, CLASSES)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    net = TorchVGGFCN(ARCH, CLASSES).to(device)
     for name, p in net.named_parameters():
         p.requires_grad_("upscore" not in name)  # frozen bilinear deconvolutions, as ours
     trained = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.SGD(trained, lr=SGD["learning_rate"], momentum=SGD["momentum"],
                           weight_decay=SGD["weight_decay"])  # fmt: skip
     image, label = inputs(height, width)
-    x = torch.from_numpy(image.transpose(0, 3, 1, 2).copy())
-    y = torch.from_numpy(label.astype(np.int64))
+    x = torch.from_numpy(image.transpose(0, 3, 1, 2).copy()).to(device)
+    y = torch.from_numpy(label.astype(np.int64)).to(device)
+    wait = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def infer():
         net.eval()
         with torch.no_grad():
             net(x)
+        wait()
 
     def train():
         net.train()
@@ -86,5 +89,6 @@ def torch_contenders(height: int, width: int) -> dict | None:
         loss = F.cross_entropy(net(x), y, ignore_index=255, reduction="sum")
         loss.backward()
         opt.step()
+        wait()
 
     return {"infer": infer, "train": train}

@@ -34,7 +34,24 @@ def measure(framework: str, height: int, width: int, steps: int = 2, **options) 
     for _ in range(steps):
         train()
     return {"framework": framework, "before_mib": before, "built_mib": built,
-            "peak_mib": peak_rss_mib(), **options}  # fmt: skip
+            "peak_mib": peak_rss_mib(), **device_peak_mib(framework), **options}  # fmt: skip
+
+
+def device_peak_mib(framework: str) -> dict:
+    """The accelerator's peak allocated memory, where there is one (empty on a CPU)."""
+    if framework == "torch":
+        import torch
+
+        if not torch.cuda.is_available():
+            return {}
+        return {"device_peak_mib": torch.cuda.max_memory_allocated() / 2**20}
+    import jax
+
+    device = jax.local_devices()[0]
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    if not stats or "peak_bytes_in_use" not in stats:
+        return {}
+    return {"device_peak_mib": stats["peak_bytes_in_use"] / 2**20}
 
 
 def in_subprocess(framework: str, height: int, width: int, **options) -> dict:

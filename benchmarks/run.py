@@ -86,11 +86,20 @@ def bucketing(count: int = 1000, multiples=(32, 64, 128)) -> list[dict]:
     return rows
 
 
+def torch_version() -> str | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.__version__
+
+
 def machine() -> dict:
     return {
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
         "jax": jax.__version__,
+        "torch": torch_version(),
         "backend": jax.default_backend(),
         "devices": [d.device_kind for d in jax.local_devices()],
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
@@ -128,9 +137,11 @@ def table(results: dict) -> str:
         )
     for row in results.get("memory", []):
         name, built = row["framework"] + (" remat" if row.get("remat") else ""), row["built_mib"]
+        on_device = row.get("device_peak_mib")
         lines.append(
             f"peak RSS, {name} train step at {row['size']}: {row['peak_mib']:.0f} MiB "
             f"(after building {built:.0f} MiB)"
+            + (f"; accelerator peak {on_device:.0f} MiB" if on_device else "")
         )
     if "pipeline" in results:
         p = results["pipeline"]
