@@ -23,7 +23,7 @@ def inputs(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
 
 
 def jax_parts(height: int, width: int, dtype: str = "float32", remat: bool = False) -> dict:
-    """'model', 'state', 'batch', the jitted 'infer' and 'train_step' of our FCN-8s."""
+    """'model', 'tx', 'state', 'batch', the jitted 'infer' and 'train_step' of our FCN-8s."""
     model = build(ARCH, CLASSES, align="caffe")
     shape = (1, height, width, 3)
     shapes = jax.eval_shape(model.init, jax.random.key(0), jax.ShapeDtypeStruct(shape, np.float32))
@@ -32,6 +32,7 @@ def jax_parts(height: int, width: int, dtype: str = "float32", remat: bool = Fal
     image, label = inputs(height, width)
     return {
         "model": model,
+        "tx": tx,
         "state": init_state(model, tx, shape, seed=0),
         "batch": {"image": image, "label": label},
         "infer": jax.jit(lambda params, x: model.apply({"params": params}, x)),

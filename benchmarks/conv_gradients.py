@@ -15,10 +15,12 @@ from benchmarks.timing import alternating_medians
 from fcn_jax.conv import NHWC, conv2d
 
 LAYERS = {  # name: (map size, in, out, kernel, pad)
+    "conv1_1": (500, 3, 64, 3, 100),
     "conv1_2": (698, 64, 64, 3, 1),
     "conv2_2": (349, 128, 128, 3, 1),
     "conv3_3": (175, 256, 256, 3, 1),
     "conv4_3": (88, 512, 512, 3, 1),
+    "conv5_3": (44, 512, 512, 3, 1),
     "fc6": (22, 512, 4096, 7, 0),
 }
 
@@ -43,19 +45,24 @@ def torch_parts(size, cin, cout, k, pad) -> dict:
     import torch
     import torch.nn.functional as F
 
-    x = torch.randn(1, cin, size, size, requires_grad=True)
-    w = torch.randn(cout, cin, k, k, requires_grad=True)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    wait = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    x = torch.randn(1, cin, size, size, requires_grad=True, device=device)
+    w = torch.randn(cout, cin, k, k, requires_grad=True, device=device)
     g = torch.ones_like(F.conv2d(x, w, padding=pad))
 
     def forward():
         with torch.no_grad():
             F.conv2d(x, w, padding=pad)
+        wait()
+
+    def grad_of(leaf):  # autograd.grad of one input: only that gradient (and the forward)
+        return lambda: (torch.autograd.grad(F.conv2d(x, w, padding=pad), leaf, g), wait())
 
     return {
         "forward": forward,
-        # autograd.grad of one input: torch computes only that gradient (and the forward)
-        "input_grad+forward": lambda: torch.autograd.grad(F.conv2d(x, w, padding=pad), x, g),
-        "kernel_grad+forward": lambda: torch.autograd.grad(F.conv2d(x, w, padding=pad), w, g),
+        "input_grad+forward": grad_of(x),
+        "kernel_grad+forward": grad_of(w),
     }
 
 

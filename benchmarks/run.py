@@ -66,6 +66,20 @@ def compile_costs(size: int, dtype: str) -> dict:
         "infer_compile_s": infer_s,
         "xla_train_flops": xla_flops(compiled),
         "xla_infer_flops": xla_flops(infer_lowered.compile()),
+        **compiled_memory_mib(compiled),
+    }
+
+
+def compiled_memory_mib(compiled) -> dict:
+    """What XLA planned for the compiled train step: temporaries, and arguments + outputs
+    (state and batch; donated, so mostly the same buffers). On a GPU this is the step's own
+    need, where the allocator's peak also holds the autotuner's trial workspaces."""
+    analysis = compiled.memory_analysis()
+    if analysis is None:
+        return {}
+    return {
+        "train_temp_mib": analysis.temp_size_in_bytes / 2**20,
+        "train_arguments_mib": analysis.argument_size_in_bytes / 2**20,
     }
 
 
@@ -129,6 +143,7 @@ def table(results: dict) -> str:
             f"compile at {row['size']}: train step {row['train_compile_s']:.1f} s, inference "
             f"{row['infer_compile_s']:.1f} s; XLA counts {row['xla_train_flops'] / 1e9:.0f} "
             f"GFLOP per train step"
+            + (f", temporaries {row['train_temp_mib']:.0f} MiB" if "train_temp_mib" in row else "")
         )
     for row in results.get("bucketing", []):
         lines.append(

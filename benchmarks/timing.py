@@ -3,9 +3,11 @@ report medians."""
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 
 def seconds(fn: Callable[[], object]) -> float:
@@ -15,20 +17,36 @@ def seconds(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def repeat(fn: Callable[[], object], calls: int) -> None:
+    """``calls`` calls of ``fn``, keeping none of the results (they may be device buffers)."""
+    for _ in range(calls):
+        fn()
+
+
+def calls_per_sample(fn: Callable[[], object], at_least: float = 0.2) -> int:
+    """How many back-to-back calls of ``fn`` (already warm) take ``at_least`` seconds: one on a
+    CPU, where a call takes a second, tens on a GPU, where one takes milliseconds and a lone
+    call would time launch latency and clocks rising from idle."""
+    return max(1, math.ceil(at_least / max(seconds(fn), 1e-6)))
+
+
 def alternating_medians(
     contenders: dict[str, Callable[[], object]], repeats: int, settle: float = 0.5
 ) -> dict:
-    """Median seconds per call of each contender, calling them in turn ``repeats`` times after
-    one untimed warm-up call each.
+    """Median seconds per call of each contender, taking ``repeats`` samples of each in turn
+    after two untimed warm-up calls each; a sample is the mean of enough back-to-back calls to
+    last 0.2 s (``calls_per_sample``).
 
-    Each call starts ``settle`` seconds after the previous one ended, so that worker threads
+    Each sample starts ``settle`` seconds after the previous one ended, so that worker threads
     one framework leaves spinning (PyTorch's OpenMP pool) have parked before the other runs.
     """
-    for fn in contenders.values():
+    calls = {}
+    for name, fn in contenders.items():
         fn()
+        calls[name] = calls_per_sample(fn)
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(repeats):
         for name, fn in contenders.items():
             time.sleep(settle)
-            times[name].append(seconds(fn))
+            times[name].append(seconds(partial(repeat, fn, calls[name])) / calls[name])
     return {name: statistics.median(ts) for name, ts in times.items()}

@@ -80,3 +80,23 @@ def test_tiled_max_pool_equals_the_window_reduction_with_its_gradient(height, wi
     np.testing.assert_array_equal(ours, ref)
     g = jnp.asarray(rng.standard_normal(ref.shape), jnp.float32)
     np.testing.assert_array_equal(ours_vjp(g)[0], ref_vjp(g)[0])
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[1]])
+def test_accelerator_paths_equal_the_library_convolution(case, monkeypatch):
+    # On a GPU, conv1_1 (3 input channels) is one matrix product, the rest the library's own;
+    # both must be XLA's convolution in value and gradients, so run them here with the backend
+    # reported as a GPU.
+    import fcn_jax.conv as conv
+
+    monkeypatch.setattr(conv.jax, "default_backend", lambda: "gpu")
+    n, h, w, cin, cout, k, stride, pad, groups = case
+    rng = np.random.default_rng(cin)
+    x = jnp.asarray(rng.standard_normal((n, h, w, cin)), jnp.float32)
+    kernel = jnp.asarray(rng.standard_normal((k, k, cin, cout)), jnp.float32)
+    ours, ours_vjp = jax.vjp(lambda x, w: conv2d(x, w, stride, pad), x, kernel)
+    ref, ref_vjp = jax.vjp(lambda x, w: library(x, w, stride, pad, groups), x, kernel)
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4 * float(jnp.abs(ref).max()))
+    g = jnp.asarray(rng.standard_normal(ref.shape), jnp.float32)
+    for a, b in zip(ours_vjp(g), ref_vjp(g), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * float(jnp.abs(b).max()))
