@@ -26,3 +26,25 @@ def test_forward_flops_agree_with_xla():
     # of zero padding: within 10% either way
     assert 0.9 * ours <= xla <= 1.1 * ours, (ours, xla)
     assert 2.5 * ours < train_flops(model, shape, False) < 3 * ours
+
+
+def test_breakdown_library_forms_compute_our_layers():
+    # The breakdown swaps our layer forms for the library's; the swap is only a fair timing if
+    # both compute the same thing: the textbook deconvolution (dilated input, flipped kernel)
+    # against our phase convolutions, and the window reduction against our tiled pool.
+    import jax.numpy as jnp
+
+    from benchmarks.breakdown import library_deconv, library_pool
+    from fcn_jax.layers import MaxPool, transposed_conv
+
+    rng = np.random.default_rng(0)
+    for k, s, pad, size in [(4, 2, 0, 5), (16, 8, 0, 3), (3, 2, 1, 4)]:
+        x = jnp.asarray(rng.standard_normal((1, size, size + 1, 3)), jnp.float32)
+        kernel = jnp.asarray(rng.standard_normal((k, k, 3, 2)), jnp.float32)
+        ours, lib = transposed_conv(x, kernel, s, pad), library_deconv(x, kernel, s, pad)
+        height, width = s * (size - 1) + k - 2 * pad, s * size + k - 2 * pad
+        assert ours.shape == lib.shape == (1, height, width, 2)
+        np.testing.assert_allclose(ours, lib, rtol=1e-5, atol=1e-5)
+    x = jnp.asarray(rng.standard_normal((1, 7, 6, 2)), jnp.float32)
+    pool = MaxPool(2, 2)
+    np.testing.assert_array_equal(pool.apply({}, x), library_pool(pool, x))
