@@ -58,6 +58,34 @@ def test_batches_depend_only_on_seed_and_step():
     assert not np.array_equal(batches[0]["image"], batches[1]["image"])
 
 
+def test_the_stream_reads_only_a_few_batches_ahead():
+    # Prefetched batches live in the training process: grain's default read-ahead (500
+    # batches) held gigabytes of PASCAL-sized images. Count the examples the source has been
+    # asked for while the loop has taken 3 batches and then waited.
+    import threading
+    import time
+
+    class Counting:
+        def __init__(self):
+            self.reads, self.lock = 0, threading.Lock()
+
+        def __len__(self):
+            return 8
+
+        def __getitem__(self, i):
+            with self.lock:
+                self.reads += 1
+            return {"image": np.zeros((8, 8, 3), np.uint8), "label": np.zeros((8, 8), np.uint8)}
+
+    source = Counting()
+    run = train_batches(source, batch_size=2, seed=0, mean_rgb=MEAN_RGB, num_classes=6)
+    for _ in range(3):
+        next(run)
+    time.sleep(1.0)  # time for a read-ahead to run as far as it is allowed
+    # 3 batches taken, at most 4 threads x 2 batches ahead (+ one in each thread's hands)
+    assert source.reads <= 2 * (3 + 8 + 4), source.reads
+
+
 def test_bad_labels_stop_the_pipeline_with_the_example_named():
     class Broken:
         def __len__(self):
