@@ -9,8 +9,8 @@ the whole compiled training step. Then the whole step again with one of our form
 for the library's: 2x2 max pooling by ``lax.reduce_window`` instead of the reshape with a
 first-maximum mask, deconvolutions by ``lax.conv_transpose`` of the dilated input instead of
 the stride^2 phase convolutions, and convolutions by XLA's own instead of ``fcn_jax.conv``'s
-CPU paths. Swaps are applied by replacing the module attribute for the run (a diagnostic, not
-a configuration).
+paths (banded and im2col on a CPU, conv1_1 as a matrix product on accelerators). Swaps are
+applied by replacing the module attribute for the run (a diagnostic, not a configuration).
 """
 
 from __future__ import annotations

@@ -101,11 +101,13 @@ def bucketing(count: int = 1000, multiples=(32, 64, 128)) -> list[dict]:
 
 
 def torch_version() -> str | None:
+    """PyTorch's version and the device it ran on (it takes CUDA where it sees it, whatever
+    JAX's backend is: compare the two fields before reading a ratio)."""
     try:
         import torch
     except ImportError:
         return None
-    return torch.__version__
+    return f"{torch.__version__} on {'cuda' if torch.cuda.is_available() else 'cpu'}"
 
 
 def machine() -> dict:
