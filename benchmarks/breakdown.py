@@ -7,10 +7,11 @@ Times (medians, the parts alternating) our FCN-8s at one size: the forward pass,
 and backward pass (gradients of the summed loss, no update), the optimizer update alone, and
 the whole compiled training step. Then the whole step again with one of our forms swapped
 for the library's: 2x2 max pooling by ``lax.reduce_window`` instead of the reshape with a
-first-maximum mask, deconvolutions by ``lax.conv_transpose`` of the dilated input instead of
-the stride^2 phase convolutions, and convolutions by XLA's own instead of ``fcn_jax.conv``'s
-paths (banded and im2col on a CPU, conv1_1 as a matrix product on accelerators). Swaps are
-applied by replacing the module attribute for the run (a diagnostic, not a configuration).
+first-maximum mask, deconvolutions as one convolution of the stride-dilated input (what
+``lax.conv_transpose`` does) instead of the stride^2 phase convolutions, and convolutions by
+XLA's own instead of ``fcn_jax.conv``'s paths (banded and im2col on a CPU, conv1_1 as a matrix
+product on accelerators). Swaps are applied by replacing the module attribute for the run (a
+diagnostic, not a configuration).
 """
 
 from __future__ import annotations
