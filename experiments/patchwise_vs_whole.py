@@ -28,7 +28,6 @@ import statistics
 import time
 from fractions import Fraction
 from functools import partial
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +35,7 @@ import numpy as np
 from flax import linen as nn
 from PIL import Image, ImageDraw
 
+from experiments.publish import publish
 from fcn_jax.layers import Conv, MaxPool
 from fcn_jax.models import Classifier, build, trace_layers
 from fcn_jax.models.alexnet import alexnet
@@ -272,12 +272,8 @@ def main() -> None:
         "convolutionalized net 22 ms for the 10x10 grid of a 500x500 image, 'more than 5 times "
         "faster than the naive approach'.",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if args.results:
-        out = Path(args.results)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "patchwise_vs_whole.md").write_text(text + "\n")
+    out = publish(lines, args.results, "patchwise_vs_whole.md")
+    if out:
         plot = line_plot(
             speedups, "patchwise time / whole-image time", "image side (pixels)", "speed-up"
         )

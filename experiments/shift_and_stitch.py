@@ -23,11 +23,12 @@ from __future__ import annotations
 import argparse
 import time
 from itertools import product
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from experiments.publish import publish
 
 NHWC = ("NHWC", "HWIO", "NHWC")
 # (kind, kernel or stride, output channels): the net of the table; F = 4
@@ -147,11 +148,7 @@ def main() -> None:
         f"Net: {', '.join(f'{kind} {k}' + (f'->{c}' if c else '') for kind, k, c in SPEC)} "
         "(the one-pool net drops the second pool and conv).",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if args.results:
-        Path(args.results).mkdir(parents=True, exist_ok=True)
-        Path(args.results, "shift_and_stitch.md").write_text(text + "\n")
+    publish(lines, args.results, "shift_and_stitch.md")
 
 
 if __name__ == "__main__":

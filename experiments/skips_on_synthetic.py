@@ -24,6 +24,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image, ImageDraw
 
+from experiments.publish import publish
 from fcn_jax.checkpoint import load_params
 from fcn_jax.data.pipeline import preprocess
 from fcn_jax.data.synthetic import CLASS_NAMES, MEAN_RGB, SyntheticScenes
@@ -134,12 +135,8 @@ def main() -> None:
         "FCN-8s 62.7. The reference implementation's FAQ: learning the upsampling made no "
         "difference, so its nets keep the bilinear deconvolutions fixed.",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if args.results:
-        out = Path(args.results)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "skips_on_synthetic.md").write_text(text + "\n")
+    out = publish(lines, args.results, "skips_on_synthetic.md")
+    if out:
         picture(scenes, predicted, 4).save(out / "skips_predictions.png")
 
 

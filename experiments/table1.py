@@ -35,6 +35,7 @@ import numpy as np
 from flax import linen as nn
 from flax import traverse_util
 
+from experiments.publish import publish
 from fcn_jax.layers import LRN, Conv, Deconv
 from fcn_jax.models import ARCHS, build
 from fcn_jax.report import geometry_table
@@ -188,11 +189,7 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="20 repeats, as the paper's average")
     parser.add_argument("--results", default="", help="also write table1.md into this folder")
     args = parser.parse_args()
-    text = table(args.size, 20 if args.full else args.repeats)
-    print(text)
-    if args.results:
-        Path(args.results).mkdir(parents=True, exist_ok=True)
-        Path(args.results, "table1.md").write_text(text + "\n")
+    publish([table(args.size, 20 if args.full else args.repeats)], args.results, "table1.md")
 
 
 if __name__ == "__main__":

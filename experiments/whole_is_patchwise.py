@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
+from experiments.publish import publish
 from fcn_jax.default_config import get_config
 from fcn_jax.layers import Conv, MaxPool, ReLU
 from fcn_jax.losses import pixel_cross_entropy
@@ -211,12 +212,8 @@ def main() -> None:
         "convergence rate compared to whole image training, but takes significantly more time "
         "due to the larger number of images that need to be considered per batch'.",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if args.results:
-        out = Path(args.results)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "whole_is_patchwise.md").write_text(text + "\n")
+    out = publish(lines, args.results, "whole_is_patchwise.md")
+    if out:
         by_step = {f"p={p} (batch {c['batch']})": list(zip(c["steps"], smooth(c["loss"]),
                    strict=True)) for p, c in curves.items()}  # fmt: skip
         by_time = {f"p={p} (batch {c['batch']})": list(zip(c["seconds"], smooth(c["loss"]),
