@@ -11,18 +11,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.flops import conv_shapes
 from benchmarks.timing import alternating_medians
 from fcn_jax.conv import NHWC, conv2d
+from fcn_jax.models import build
 
-LAYERS = {  # name: (map size, in, out, kernel, pad)
-    "conv1_1": (500, 3, 64, 3, 100),
-    "conv1_2": (698, 64, 64, 3, 1),
-    "conv2_2": (349, 128, 128, 3, 1),
-    "conv3_3": (175, 256, 256, 3, 1),
-    "conv4_3": (88, 512, 512, 3, 1),
-    "conv5_3": (44, 512, 512, 3, 1),
-    "fc6": (22, 512, 4096, 7, 0),
-}
+LAYERS = ("conv1_1", "conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_3", "fc6")
+
+
+def layer_shapes(size: int = 500) -> dict:
+    """name: (input map size, in, out, kernel, pad) of ``LAYERS`` in FCN-8s, ``caffe``
+    alignment, on a size x size image (read off the net, not typed in)."""
+    model = build("fcn8s", 21, align="caffe")
+    found = {m.name: (x[1], x[-1], m.features, m.kernel, m.pad)
+             for m, x, _ in conv_shapes(model, (1, size, size, 3))}  # fmt: skip
+    return {name: found[name] for name in LAYERS}
 
 
 def library(x, w, pad):
@@ -69,7 +72,7 @@ def torch_parts(size, cin, cout, k, pad) -> dict:
 def main() -> None:
     print("| layer | GFLOP | part | XLA library | ours | PyTorch |")
     print("|---|---|---|---|---|---|")
-    for name, (size, cin, cout, k, pad) in LAYERS.items():
+    for name, (size, cin, cout, k, pad) in layer_shapes().items():
         rng = np.random.default_rng(0)
         x = jnp.asarray(rng.standard_normal((1, size, size, cin)), jnp.float32)
         w = jnp.asarray(rng.standard_normal((k, k, cin, cout)) * 0.01, jnp.float32)

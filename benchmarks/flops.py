@@ -18,29 +18,33 @@ from flax import linen as nn
 from fcn_jax.layers import Conv, Deconv
 
 
-def layer_costs(model: nn.Module, shape: tuple[int, ...]) -> list[tuple[str, str, int]]:
-    """(layer name, 'conv' | 'deconv', forward FLOPs) of every (de)convolution, in order."""
-    found: list[tuple[str, str, int]] = []
+def conv_shapes(model: nn.Module, shape: tuple[int, ...]) -> list[tuple[nn.Module, tuple, tuple]]:
+    """(layer, input shape, output shape) of every (de)convolution of ``model`` on inputs of
+    ``shape``, in order (shapes only: nothing is computed)."""
+    found: list[tuple[nn.Module, tuple, tuple]] = []
 
     def record(next_fun, args, kwargs, context):
         out = next_fun(*args, **kwargs)
-        module = context.module
-        if context.method_name == "__call__" and isinstance(module, Conv | Deconv):
-            x = args[0]
-            k2 = module.kernel**2
-            if isinstance(module, Conv):
-                cells, per_cell = np.prod(out.shape[:3]), k2 * x.shape[-1] // module.groups
-                found.append((module.name, "conv", int(2 * cells * per_cell * out.shape[-1])))
-            else:
-                cells = np.prod(x.shape[:3])
-                found.append(
-                    (module.name, "deconv", int(2 * cells * k2 * x.shape[-1] * out.shape[-1]))
-                )
+        if context.method_name == "__call__" and isinstance(context.module, Conv | Deconv):
+            found.append((context.module, args[0].shape, out.shape))
         return out
 
     x = jax.ShapeDtypeStruct(shape, np.float32)
     with nn.intercept_methods(record):
         jax.eval_shape(partial(model.init_with_output, train=False), jax.random.key(0), x)
+    return found
+
+
+def layer_costs(model: nn.Module, shape: tuple[int, ...]) -> list[tuple[str, str, int]]:
+    """(layer name, 'conv' | 'deconv', forward FLOPs) of every (de)convolution, in order."""
+    found: list[tuple[str, str, int]] = []
+    for module, x, out in conv_shapes(model, shape):
+        k2 = module.kernel**2
+        if isinstance(module, Conv):
+            cells, per_cell = np.prod(out[:3]), k2 * x[-1] // module.groups
+            found.append((module.name, "conv", int(2 * cells * per_cell * out[-1])))
+        else:
+            found.append((module.name, "deconv", int(2 * np.prod(x[:3]) * k2 * x[-1] * out[-1])))
     return found
 
 
