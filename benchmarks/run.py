@@ -4,7 +4,8 @@
     python -m benchmarks.run --sizes 256 --repeats 3 --skip-memory --skip-compile
 
 FCN-8s/VGG16 in ``caffe`` alignment, batch 1, float32 (``--dtype bfloat16`` for ours in
-bfloat16): inference and training-step medians (the two frameworks alternate), achieved
+bfloat16): inference and training-step medians (the two frameworks alternate; the speed-up is
+the median, with the range, of the ratios of the two samples taken in the same round), achieved
 GFLOP/s against the measured matmul peak (FLOPs counted from the layers and checked against
 XLA's count), compile time, compilations and padding over PASCAL-like sizes, peak memory of a
 training step, and the input pipeline's rate against the step rate.
@@ -16,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from benchmarks.contenders import jax_contenders, jax_parts, torch_contenders
 from benchmarks.flops import forward_flops, train_flops, xla_flops
 from benchmarks.peak import matmul_peak
 from benchmarks.pipeline_rate import images_per_second, pascal_like_sizes
-from benchmarks.timing import alternating_medians, seconds
+from benchmarks.timing import alternating_samples, paired_ratios, seconds
 from fcn_jax.data.pipeline import bucket
 
 
@@ -36,18 +38,21 @@ def speed(size: int, repeats: int, dtype: str, peak: float) -> dict:
     theirs = torch_contenders(size, size) or {}
     contenders = {f"jax_{k}": v for k, v in ours.items()}
     contenders |= {f"torch_{k}": v for k, v in theirs.items()}
-    medians = alternating_medians(contenders, repeats)
+    samples = alternating_samples(contenders, repeats)
+    medians = {name: statistics.median(ts) for name, ts in samples.items()}
     parts = jax_parts(size, size, dtype=dtype)
     model, shape = parts["model"], (1, size, size, 3)
     flops = {"infer": forward_flops(model, shape), "train": train_flops(model, shape, False)}
-    result = {"size": size, "dtype": dtype, "seconds": medians, "flops": flops}
+    result = {"size": size, "dtype": dtype, "seconds": medians, "samples": samples, "flops": flops}
     for task in ("infer", "train"):
         ours_s = medians[f"jax_{task}"]
         result[f"jax_{task}_gflops"] = flops[task] / ours_s / 1e9
         result[f"jax_{task}_of_peak"] = flops[task] / ours_s / 1e9 / peak
         if f"torch_{task}" in medians:
             result[f"torch_{task}_gflops"] = flops[task] / medians[f"torch_{task}"] / 1e9
-            result[f"{task}_speedup_vs_torch"] = medians[f"torch_{task}"] / ours_s
+            ratios = paired_ratios(samples[f"torch_{task}"], samples[f"jax_{task}"])
+            result[f"{task}_speedup_vs_torch"] = ratios["median"]
+            result[f"{task}_speedup_range"] = [ratios["low"], ratios["high"]]
     return result
 
 
@@ -123,6 +128,15 @@ def machine() -> dict:
     }
 
 
+def speedup(row: dict, task: str) -> str:
+    """The median of the paired ratios, and their range where recorded (older results lack it)."""
+    text = f"{row[f'{task}_speedup_vs_torch']:.2f}x"
+    if f"{task}_speedup_range" in row:
+        low, high = row[f"{task}_speedup_range"]
+        text += f" ({low:.2f}-{high:.2f})"
+    return text
+
+
 def table(results: dict) -> str:
     lines = [
         "| size | task | ours (s) | PyTorch (s) | speed-up | ours img/s | ours GFLOP/s | of peak |",
@@ -133,7 +147,7 @@ def table(results: dict) -> str:
             theirs = row["seconds"].get(f"torch_{task}")
             lines.append(
                 f"| {row['size']} | {task} | {row['seconds'][f'jax_{task}']:.3f} | "
-                + (f"{theirs:.3f} | {row[f'{task}_speedup_vs_torch']:.2f}x" if theirs else "- | -")
+                + (f"{theirs:.3f} | {speedup(row, task)}" if theirs else "- | -")
                 + f" | {1 / row['seconds'][f'jax_{task}']:.2f}"
                 + f" | {row[f'jax_{task}_gflops']:.0f} | {row[f'jax_{task}_of_peak']:.0%} |"
             )

@@ -30,12 +30,12 @@ def calls_per_sample(fn: Callable[[], object], at_least: float = 0.2) -> int:
     return max(1, math.ceil(at_least / max(seconds(fn), 1e-6)))
 
 
-def alternating_medians(
+def alternating_samples(
     contenders: dict[str, Callable[[], object]], repeats: int, settle: float = 0.5
-) -> dict:
-    """Median seconds per call of each contender, taking ``repeats`` samples of each in turn
-    after two untimed warm-up calls each; a sample is the mean of enough back-to-back calls to
-    last 0.2 s (``calls_per_sample``).
+) -> dict[str, list[float]]:
+    """``repeats`` samples of seconds per call of each contender, taken in turn (round i of
+    every contender runs before round i + 1 of any) after two untimed warm-up calls each; a
+    sample is the mean of enough back-to-back calls to last 0.2 s (``calls_per_sample``).
 
     Each sample starts ``settle`` seconds after the previous one ended, so that worker threads
     one framework leaves spinning (PyTorch's OpenMP pool) have parked before the other runs.
@@ -49,4 +49,20 @@ def alternating_medians(
         for name, fn in contenders.items():
             time.sleep(settle)
             times[name].append(seconds(partial(repeat, fn, calls[name])) / calls[name])
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return times
+
+
+def alternating_medians(
+    contenders: dict[str, Callable[[], object]], repeats: int, settle: float = 0.5
+) -> dict:
+    """Median seconds per call of each contender over :func:`alternating_samples`."""
+    samples = alternating_samples(contenders, repeats, settle)
+    return {name: statistics.median(ts) for name, ts in samples.items()}
+
+
+def paired_ratios(numerator: list[float], denominator: list[float]) -> dict:
+    """Median, lowest and highest of the ratios of samples taken in the same round: the
+    machine's drift between rounds (which on a shared cloud machine can be +-50%) moves both
+    samples of a round together and cancels in their ratio."""
+    ratios = sorted(a / b for a, b in zip(numerator, denominator, strict=True))
+    return {"median": statistics.median(ratios), "low": ratios[0], "high": ratios[-1]}

@@ -1,9 +1,13 @@
 """The benchmark's FLOP count: by hand for one layer, and against XLA's own count."""
 
+import itertools
+
 import jax
 import numpy as np
+import pytest
 
 from benchmarks.flops import forward_flops, layer_costs, train_flops, xla_flops
+from benchmarks.timing import alternating_samples, paired_ratios
 from fcn_jax.models import build
 
 
@@ -48,3 +52,22 @@ def test_breakdown_library_forms_compute_our_layers():
     x = jnp.asarray(rng.standard_normal((1, 7, 6, 2)), jnp.float32)
     pool = MaxPool(2, 2)
     np.testing.assert_array_equal(pool.apply({}, x), library_pool(pool, x))
+
+
+def test_samples_alternate_by_round():
+    calls = []
+    contenders = {name: (lambda name=name: calls.append(name)) for name in ("ours", "theirs")}
+    samples = alternating_samples(contenders, repeats=3, settle=0.0)
+    assert [len(s) for s in samples.values()] == [3, 3]
+    # warm-up of each, then rounds: every contender's sample i before any sample i + 1
+    assert [name for name, _ in itertools.groupby(calls)] == ["ours", "theirs"] * 4
+
+
+def test_paired_ratios_cancel_a_drift_common_to_each_round():
+    drift = [1.0, 1.6, 0.7, 1.3, 2.0]  # a shared machine running each round at its own speed
+    theirs, ours = [1.5 * d for d in drift], [1.0 * d for d in drift]
+    theirs[2] *= 1.2  # one round where only theirs was disturbed
+    ratios = paired_ratios(theirs, ours)
+    assert ratios == pytest.approx({"median": 1.5, "low": 1.5, "high": 1.8})
+    with pytest.raises(ValueError):
+        paired_ratios([1.0, 2.0], [1.0])
