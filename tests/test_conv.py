@@ -24,6 +24,10 @@ CASES = [  # (batch, height, width, in, out, k, stride, pad, groups)
     (1, 5, 4, 6, 10, 2, 1, 1, 1),  # a deconvolution's phase convolution
     (1, 19, 19, 3, 6, 11, 4, 5, 1),  # AlexNet conv1: the library path
     (1, 12, 12, 8, 8, 5, 1, 2, 2),  # grouped: the library path
+    (1, 6, 7, 32, 21, 1, 1, 0, 1),  # fc7 / score layers: 1x1, a product over channels
+    (2, 9, 8, 16, 24, 1, 2, 0, 1),  # ResNet's strided 1x1 shortcut, odd size
+    (1, 5, 5, 8, 4, 1, 3, 1, 1),  # 1x1 with padding and stride 3
+    (1, 8, 8, 8, 8, 1, 1, 0, 2),  # grouped 1x1: the library path
 ]
 
 
