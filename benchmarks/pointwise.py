@@ -2,13 +2,15 @@
 product over the channels), forward, input gradient and kernel gradient, for every distinct
 1x1 layer shape of FCN-8s at 500x500 and FCN-ResNet50 at 384x384 (read off the nets).
 
-    python -m benchmarks.pointwise          # a markdown table of milliseconds
+    python -m benchmarks.pointwise          # a markdown table of milliseconds, and JSON
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -47,6 +49,7 @@ def parts(fn, x, w, stride) -> dict:
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", default="benchmarks/pointwise.json")
     args = parser.parse_args(argv)
     print(f"1x1 convolutions on {jax.devices()[0].device_kind}, ms (median of paired rounds)")
     print("| net | layer | map | in -> out | stride | part | XLA | ours | speed-up |")
@@ -69,8 +72,10 @@ def main(argv=None) -> list[dict]:
                        "stride": stride, "part": part, "xla_ms": statistics.median(xla) * 1e3,
                        "ours_ms": statistics.median(mine) * 1e3, "speedup": ratio}  # fmt: skip
                 rows.append(row)
-                print(f"| {arch} | {name} | {side} | {cin} -> {cout} | {stride} | {part} | "
-                      f"{row['xla_ms']:.2f} | {row['ours_ms']:.2f} | {ratio:.2f}x |", flush=True)  # fmt: skip
+                times = f"{row['xla_ms']:.2f} | {row['ours_ms']:.2f} | {ratio:.2f}x"
+                cells = (arch, name, side, f"{cin} -> {cout}", stride, part, times)
+                print("| " + " | ".join(map(str, cells)) + " |", flush=True)
+    Path(args.out).write_text(json.dumps(rows, indent=2))
     return rows
 
 

@@ -71,3 +71,16 @@ def test_paired_ratios_cancel_a_drift_common_to_each_round():
     assert ratios == pytest.approx({"median": 1.5, "low": 1.5, "high": 1.8})
     with pytest.raises(ValueError):
         paired_ratios([1.0, 2.0], [1.0])
+
+
+def test_pointwise_layers_are_read_off_the_nets():
+    from benchmarks.pointwise import pointwise_layers
+
+    # by hand: 500 + 2*100 padding, conv1-5 with five 2x2 pools (ceil) -> 22; fc6 7x7 -> 16
+    fcn8s = pointwise_layers("fcn8s", 500)
+    assert fcn8s[(16, 4096, 4096, 1)] == "fc7"
+    assert fcn8s[(44, 512, 21, 1)] == "score_pool4"  # pool4: 698 / 16 rounded up
+    # ResNet-50 at 384: stem and pool take it to 96; res3a's shortcut halves it, stride 2
+    resnet = pointwise_layers("fcn-resnet50", 384)
+    assert resnet[(96, 256, 512, 2)] == "res3a_branch1"
+    assert all(side in (96, 48) for side, *_ in resnet)  # dilated from stage 4 on: no 24s
