@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.conv_gradients import jax_parts
 from benchmarks.flops import conv_shapes
 from benchmarks.timing import alternating_samples, paired_ratios
 from fcn_jax.conv import _native, conv2d
@@ -34,18 +35,6 @@ def pointwise_layers(arch: str, size: int) -> dict:
     return found
 
 
-def parts(fn, x, w, stride) -> dict:
-    g = jnp.ones_like(fn(x, w, stride))
-    forward = jax.jit(lambda x, w: fn(x, w, stride))
-    d_input = jax.jit(lambda x, w, g: jax.vjp(lambda x: fn(x, w, stride), x)[1](g)[0])
-    d_kernel = jax.jit(lambda x, w, g: jax.vjp(lambda w: fn(x, w, stride), w)[1](g)[0])
-    return {
-        "forward": lambda: forward(x, w).block_until_ready(),
-        "input grad": lambda: d_input(x, w, g).block_until_ready(),
-        "kernel grad": lambda: d_kernel(x, w, g).block_until_ready(),
-    }
-
-
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -60,8 +49,9 @@ def main(argv=None) -> list[dict]:
             rng = np.random.default_rng(0)
             x = jnp.asarray(rng.standard_normal((1, side, side, cin)), jnp.float32)
             w = jnp.asarray(rng.standard_normal((1, 1, cin, cout)) * 0.01, jnp.float32)
-            library = parts(lambda x, w, s: _native(x, w, 0, s), x, w, stride)
-            ours = parts(lambda x, w, s: conv2d(x, w, s), x, w, stride)
+            # jax_parts passes its last argument on to fn: here the stride
+            library = jax_parts(lambda x, w, s: _native(x, w, 0, s), x, w, stride)
+            ours = jax_parts(lambda x, w, s: conv2d(x, w, s), x, w, stride)
             contenders = {f"{who} {p}": f for who, fs in (("xla", library), ("ours", ours))
                           for p, f in fs.items()}  # fmt: skip
             samples = alternating_samples(contenders, args.repeats, settle=0.02)
