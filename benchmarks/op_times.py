@@ -1,13 +1,15 @@
-"""Where a compiled training step spends its time, op by op, from JAX's own profiler.
+"""Where a compiled training step (or inference) spends its time, op by op, from JAX's own
+profiler.
 
-    XLA_FLAGS=--xla_cpu_enable_xprof_traceme=true python -m benchmarks.op_times --size 500
+    python -m benchmarks.op_times --size 500 [--task infer]
 
-Traces one call of our FCN-8s training step (after two warm-up calls) with
-``jax.profiler``, reads the trace back with ``jax.profiler.ProfileData`` and sums the time of
-each compiled HLO instruction (on the CPU XLA only records them with the flag above), naming
-each by the JAX operation it came from (its ``op_name``: layer and forward/backward). Times
-are per thread: the CPU runtime runs independent instructions (a layer's input gradient and
-its kernel gradient) side by side, so two that overlap each show their whole span.
+Traces one call of our FCN-8s training step or inference (``--task``; after two warm-up
+calls) with ``jax.profiler``, reads the trace back with ``jax.profiler.ProfileData`` and sums
+the time of each compiled HLO instruction the runtime recorded (XLA's CPU runtime records
+every one), naming each by the JAX operation it came from (its ``op_name``: layer, forward
+or backward). Times are per thread: the CPU runtime runs independent instructions (a layer's
+input gradient and its kernel gradient) side by side, so two that overlap each show their
+whole span.
 """
 
 from __future__ import annotations
@@ -56,18 +58,27 @@ def thread_times(trace_dir: str) -> tuple[collections.Counter, collections.Count
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=500)
+    parser.add_argument("--task", choices=["train", "infer"], default="train")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--out", default="benchmarks/op_times.json")
     args = parser.parse_args(argv)
     parts = jax_parts(args.size, args.size)
     batch = jax.device_put(parts["batch"])
-    compiled = parts["train_step"].step.lower(parts["state"], batch).compile()
-    names = op_names(compiled.as_text())
     box = {"state": parts["state"]}
+    if args.task == "train":
+        compiled = parts["train_step"].step.lower(parts["state"], batch).compile()
 
-    def call():
-        box["state"], metrics = compiled(box["state"], batch)
-        metrics["loss"].block_until_ready()
+        def call():
+            box["state"], metrics = compiled(box["state"], batch)
+            metrics["loss"].block_until_ready()
+    else:
+        params, image = parts["state"].params, batch["image"]
+        compiled = parts["infer"].lower(params, image).compile()
+
+        def call():
+            compiled(params, image).block_until_ready()
+
+    names = op_names(compiled.as_text())
 
     call(), call()
     with tempfile.TemporaryDirectory() as trace_dir:
@@ -75,18 +86,18 @@ def main(argv=None) -> list[dict]:
             call()
         total, count = thread_times(trace_dir)
     if not total:
-        raise SystemExit("benchmarks.op_times: the trace has no XLA ops; on the CPU set "
-                         "XLA_FLAGS=--xla_cpu_enable_xprof_traceme=true")  # fmt: skip
+        raise SystemExit("benchmarks.op_times: the trace holds no XLA instructions on XLA's "
+                         "threads (another backend names its threads otherwise)")  # fmt: skip
     rows = [{"instruction": name, "ms": ns / 1e6, "calls": count[name],
              "shape": names.get(name, ("", ""))[0], "op": names.get(name, ("", ""))[1]}
             for name, ns in total.most_common()]  # fmt: skip
     library = sum(r["ms"] for r in rows if r["instruction"].startswith(("ynn_", "xnn_", "onednn")))
     whole = sum(r["ms"] for r in rows)
-    print(f"FCN-8s train step {args.size}x{args.size}: {whole:.0f} ms of thread time, "
+    print(f"FCN-8s {args.task} {args.size}x{args.size}: {whole:.0f} ms of thread time, "
           f"{library / whole:.0%} in library kernels (convolutions, matrix products)")  # fmt: skip
     for r in rows[: args.top]:
         print(f"{r['ms']:9.1f} ms {r['calls']:5d}x  {r['instruction']:28s} {r['shape'][:28]:28s} "
-              f"{r['op'].removeprefix('jit(train_step)/')[-80:]}")  # fmt: skip
+              f"{re.sub(r'^jit[(][^)]*[)]/', '', r['op'])[-80:]}")  # fmt: skip
     Path(args.out).write_text(json.dumps(rows, indent=2))
     return rows
 
