@@ -1,17 +1,17 @@
-"""Where a training step's time goes, and what each of our layer forms costs against the
-library's own, on whatever backend JAX runs.
+"""Where a training step's time goes, and what each of our layer forms costs against the library's
+own, on whatever backend JAX runs.
 
     python -m benchmarks.breakdown --size 500            # prints a table, writes JSON
 
 Times (medians, the parts alternating) our FCN-8s at one size: the forward pass, the forward
 and backward pass (gradients of the summed loss, no update), the optimizer update alone, and
-the whole compiled training step. Then the whole step again with one of our forms swapped
-for the library's: 2x2 max pooling by ``lax.reduce_window`` instead of the reshape with a
-first-maximum mask, deconvolutions as one convolution of the stride-dilated input (what
+the whole compiled training step. Then the whole step again with one of our forms swapped for
+the library's: 2x2 max pooling by ``lax.reduce_window`` instead of the reshape with a first-
+maximum mask, deconvolutions as one convolution of the stride-dilated input (what
 ``lax.conv_transpose`` does) instead of the stride^2 phase convolutions, and convolutions by
-XLA's own instead of ``fcn_jax.conv``'s paths (banded and im2col on a CPU, conv1_1 as a matrix
-product on accelerators). Swaps are applied by replacing the module attribute for the run (a
-diagnostic, not a configuration).
+XLA's own instead of ``fcn_jax.conv``'s paths (banded, im2col and 1x1 products on a CPU,
+conv1_1 as a matrix product on accelerators), or only the 1x1 ones (``pointwise``). Swaps are
+applied by replacing the module attribute for the run (a diagnostic, not a configuration).
 """
 
 from __future__ import annotations
@@ -49,6 +49,10 @@ def library_deconv(x, kernel, stride, pad):
     return full[:, pad : pad + height, pad : pad + width]
 
 
+def library_pointwise(x, kernel, stride, pad):
+    return conv._native(x, kernel, pad, stride)
+
+
 def library_conv(x, kernel, stride=1, pad=0, groups=1, dilation=1):
     return conv._native(x, kernel, pad, stride, groups, dilation)
 
@@ -57,6 +61,7 @@ SWAPS = {
     "pool": (layers.MaxPool, "__call__", library_pool),
     "deconv": (layers, "transposed_conv", library_deconv),
     "conv": (conv, "conv2d", library_conv),
+    "pointwise": (conv, "_pointwise", library_pointwise),
 }
 
 

@@ -95,6 +95,10 @@ def main(argv=None) -> list[dict]:
     whole = sum(r["ms"] for r in rows)
     print(f"FCN-8s {args.task} {args.size}x{args.size}: {whole:.0f} ms of thread time, "
           f"{library / whole:.0%} in library kernels (convolutions, matrix products)")  # fmt: skip
+    kinds = collections.Counter()  # an instruction's kind: its name without the .N suffix
+    for r in rows:
+        kinds[re.sub(r"\.\d+$", "", r["instruction"])] += r["ms"]
+    print("by kind: " + ", ".join(f"{k} {ms / whole:.1%}" for k, ms in kinds.most_common(12)))
     for r in rows[: args.top]:
         print(f"{r['ms']:9.1f} ms {r['calls']:5d}x  {r['instruction']:28s} {r['shape'][:28]:28s} "
               f"{re.sub(r'^jit[(][^)]*[)]/', '', r['op'])[-80:]}")  # fmt: skip
