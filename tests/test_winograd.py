@@ -1,0 +1,71 @@
+"""Winograd's F(2x2, 3x3) convolution is XLA's convolution: same values, same input and kernel
+gradients, for odd and even sizes, every padding it takes, one band or many."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fcn_jax import conv, winograd
+
+
+def library(x, kernel, pad):
+    return jax.lax.conv_general_dilated(
+        x, kernel, (1, 1), ((pad, pad), (pad, pad)), dimension_numbers=conv.NHWC
+    )
+
+
+CASES = [  # (batch, height, width, in, out, pad, tiles per band: None = the default)
+    (1, 9, 7, 3, 5, 1, None),  # odd sizes: the last tile row and column cropped
+    (2, 10, 11, 4, 3, 0, None),  # batch 2, no padding
+    (1, 5, 8, 2, 2, 2, None),  # padding 2: its input gradient has padding 0
+    (1, 3, 3, 2, 3, 0, None),  # a single output pixel
+    (1, 13, 6, 3, 4, 1, 6),  # 7 tile rows in bands of 2 tile rows: the last band padded
+    (2, 8, 9, 2, 3, 1, 5),  # bands of one tile row per image
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_values_and_gradients_equal_the_library_convolution(case, monkeypatch):
+    n, h, w, cin, cout, pad, tiles = case
+    if tiles is not None:
+        monkeypatch.setattr(winograd, "MIN_TILES", tiles)
+        monkeypatch.setattr(winograd, "BAND_BYTES", 1)
+    rng = np.random.default_rng(h * w + pad)
+    x = jnp.asarray(rng.standard_normal((n, h, w, cin)), jnp.float32)
+    kernel = jnp.asarray(rng.standard_normal((3, 3, cin, cout)), jnp.float32)
+    ours, ours_vjp = jax.vjp(lambda x, k: winograd.conv3x3(x, k, pad), x, kernel)
+    ref, ref_vjp = jax.vjp(lambda x, k: library(x, k, pad), x, kernel)
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5 * float(jnp.abs(ref).max()))
+    g = jnp.asarray(rng.standard_normal(ref.shape), jnp.float32)
+    for a, b in zip(jax.jit(ours_vjp)(g), ref_vjp(g), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * float(jnp.abs(b).max()))
+
+
+def test_rejects_what_it_cannot_compute():
+    x = jnp.zeros((1, 8, 8, 2))
+    with pytest.raises(ValueError, match=r"3x3 kernel and pad 0-2, got \(5, 5, 2, 2\)"):
+        winograd.conv3x3(x, jnp.zeros((5, 5, 2, 2)), 2)
+    with pytest.raises(ValueError, match=r"pad 0-2, got .*, 3"):
+        winograd.conv3x3(x, jnp.zeros((3, 3, 2, 2)), 3)
+
+
+@pytest.mark.parametrize(
+    "cin, cout, dtype, used",
+    [(128, 256, jnp.float32, True), (128, 128, jnp.float32, False),
+     (256, 512, jnp.bfloat16, False)],
+)  # fmt: skip
+def test_conv2d_takes_it_for_wide_float32_layers_on_the_cpu(cin, cout, dtype, used, monkeypatch):
+    calls = []
+
+    def recording(x, kernel, pad):
+        calls.append(kernel.shape)
+        return library(x, kernel, pad)
+
+    monkeypatch.setattr(winograd, "conv3x3", recording)
+    x = jax.ShapeDtypeStruct((1, 6, 6, cin), dtype)
+    jax.eval_shape(
+        lambda x, k: conv.conv2d(x, k, pad=1), x, jax.ShapeDtypeStruct((3, 3, cin, cout), dtype)
+    )
+    assert calls == ([(3, 3, cin, cout)] if used else [])
