@@ -23,11 +23,12 @@ kernel gradient) against 43 / 46 / 65 ms as a product; ResNet-50's 1x1 layers ra
 faster forward and backward to the input, up to 8x in the kernel gradient
 (``python -m benchmarks.pointwise``).
 
-A 3x3 convolution with at least 128 x 256 channel pairs (VGG's conv3_1 onwards, ResNet's wider
-bottlenecks) runs on the CPU by Winograd's F(2x2, 3x3) (``fcn_jax/winograd.py``): 2.25x fewer
+A 3x3 convolution with at least 64 x 64 channel pairs (VGG's conv1_2 onwards, ResNet's
+bottlenecks) runs on the CPU by Winograd's F(4x4, 3x3) (``fcn_jax/winograd.py``): 4x fewer
 multiplications, forward and in both gradients. At 500x500 in caffe mode, VGG's conv4_2
-(512 -> 512 over 88x88) took 117 ms forward and 380 ms with both gradients against 176 / 590
-by the library forward and the banded kernel gradient (``python -m benchmarks.winograd``).
+(512 -> 512 over 88x88) took 88 ms forward and 301 ms for the forward pass with both gradients,
+against 178 / 661 ms by the library forward and the banded kernel gradient
+(``python -m benchmarks.winograd``).
 
 All are the same mathematics as ``lax.conv_general_dilated``; otherwise, on other backends
 (GPU, TPU), the library convolution is used unchanged.
@@ -45,7 +46,7 @@ from fcn_jax import winograd
 NHWC = ("NHWC", "HWIO", "NHWC")
 BAND_BYTES = 2 * 2**20  # the shifted copies of one band of rows: about a core's L2 cache
 MIN_BAND_PIXELS = 256  # never contract over fewer output pixels per band than this
-WINOGRAD_CHANNEL_PAIRS = 128 * 256  # in * out at least this: a 3x3 layer goes by Winograd
+WINOGRAD_CHANNEL_PAIRS = 64 * 64  # in * out at least this: a 3x3 layer goes by Winograd
 FEW_INPUTS = 32  # k*k*in at most this (a first layer on RGB): one matrix product on accelerators
 
 
@@ -68,7 +69,7 @@ def conv2d(
     wide = cin * kernel.shape[3] >= WINOGRAD_CHANNEL_PAIRS
     exact = x.dtype == kernel.dtype == jnp.float32  # narrower types: rounding in the transforms
     if k == 3 and pad <= 2 and wide and exact:
-        return winograd.conv3x3(x, kernel, pad)
+        return winograd.conv3x3(x, kernel, pad, winograd.F4)
     return _banded_kernel_gradient(x, kernel, pad)
 
 

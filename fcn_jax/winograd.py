@@ -1,33 +1,57 @@
-"""3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin and Gray, "Fast
-Algorithms for Convolutional Neural Networks", CVPR 2016), with both gradients in the same form.
+"""3x3 stride-1 convolution by Winograd's minimal filtering F(m x m, 3x3) (Lavin and Gray,
+"Fast Algorithms for Convolutional Neural Networks", CVPR 2016), with both gradients in the
+same form.
 
-Each 2x2 block of outputs comes from a 4x4 tile of inputs (tiles overlap by two): the tile and
-the kernel are each taken to a 4x4 "Winograd domain" by a fixed linear map (B^T d B, G g G^T),
-multiplied there point by point, summed over input channels (16 matrix products, one per point)
-and taken back by A^T m A. That is 16 products per 4 outputs instead of 36: 2.25x fewer
-multiplications, at the price of the transforms (additions only, and halves). The maps use
-only 0, +-1 and 1/2, so float32 results differ from a direct convolution by rounding only.
+Each m x m block of outputs comes from an (m + 2)^2 tile of inputs (tiles overlap by two): the
+tile and the kernel are each taken to an (m + 2)^2-point "Winograd domain" by fixed linear maps
+(B^T d B, G g G^T), multiplied there point by point, summed over input channels (one matrix
+product per point) and taken back by A^T M A. F(2x2, 3x3) makes 16 products per 4 outputs
+(2.25x fewer than 36), F(4x4, 3x3) 36 per 16 (4x fewer, with 2.25 transformed values per
+input value against 4), at the price of the transforms (additions and a few multiplications
+by constants). F2 uses only 0, +-1 and 1/2 and differs from a direct convolution by
+about 1e-6 of the largest output in float32 (64 channels); F4's constants (4, 5, 8, 1/6,
+1/24) make that about 5e-6, still far below what float32 training notices.
 
 The image is processed in bands of tile rows (a ``lax.scan``) so each band's transformed tiles
-fit in cache and each matrix product has a few thousand rows, where the CPU library is fastest.
-The input gradient is the same computation on the output gradient with the flipped, transposed
-kernel; the kernel gradient sums, band by band, the transformed input times the output gradient
-taken back through A^T (A dY A^T), and maps the 16 sums to 3x3 by G^T.
+stay near the cache and each matrix product has a few hundred rows or more. The input gradient
+is the same computation on the output gradient with the flipped, transposed kernel; the
+kernel gradient sums, band by band, the transformed input times the output gradient taken back
+through A^T (A dY A^T), and maps the sums to 3x3 by G^T.
 """
 
 from __future__ import annotations
 
 from functools import partial
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-BAND_BYTES = 4 * 2**20  # one band's transformed input tiles (16 x tiles x channels, float32)
-MIN_TILES = 256  # never fewer 2x2 output blocks per band: the row count of each band's products
+BAND_BYTES = 4 * 2**20  # one band's transformed input tiles (points x tiles x channels)
+MIN_TILES = 256  # never fewer output blocks per band: the row count of each band's products
 
-B_T = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))  # input tile, 4 -> 4
-G = ((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1))  # kernel, 3 -> 4
-A_T = ((1, 1, 1, 0), (0, 1, -1, -1))  # back to outputs, 4 -> 2
+
+class Minimal(NamedTuple):
+    """F(m x m, 3x3): an (m + 2)^2-point tile transform ``b_t``, kernel transform ``g`` and
+    output transform ``a_t`` (m rows)."""
+
+    b_t: tuple
+    g: tuple
+    a_t: tuple
+
+
+F2 = Minimal(  # points 0, 1, -1 and infinity
+    b_t=((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)),
+    g=((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1)),
+    a_t=((1, 1, 1, 0), (0, 1, -1, -1)),
+)
+F4 = Minimal(  # points 0, 1, -1, 2, -2 and infinity
+    b_t=((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
+         (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1)),
+    g=((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
+       (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1)),
+    a_t=((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1)),
+)  # fmt: skip
 
 
 def _transpose(matrix):
@@ -51,90 +75,104 @@ def _both_axes(matrix, first, second):
     return jnp.stack(_combine(matrix, lambda j: second(v, j)), axis=1)
 
 
-def _every_other(x, start, count, axis):
-    return jax.lax.slice_in_dim(x, start, start + 2 * count - 1, 2, axis)
+def _strided(x, start, count, step, axis):
+    return jax.lax.slice_in_dim(x, start, start + step * (count - 1) + 1, step, axis)
 
 
-def _tiles(band, rows, cols):
-    """(n, 2 rows + 2, 2 cols + 2, c) input rows -> (16, n rows cols, c): B^T d B of each tile."""
+def _tiles(f, band, rows, cols):
+    """(n, m rows + 2, m cols + 2, c) input rows -> (points, n rows cols, c): B^T d B of every
+    tile (m = the output block size of ``f``)."""
+    m = len(f.a_t)
     v = _both_axes(
-        B_T, lambda i: _every_other(band, i, rows, 1), lambda v, j: _every_other(v, j, cols, 3)
+        f.b_t,
+        lambda i: _strided(band, i, rows, m, 1),
+        lambda v, j: _strided(v, j, cols, m, 3),
     )
-    return v.reshape(16, -1, band.shape[-1])
+    return v.reshape(len(f.b_t) ** 2, -1, band.shape[-1])
 
 
-def _kernel_points(kernel):
-    """(3, 3, in, out) -> (16, in, out): G g G^T."""
-    return _both_axes(G, lambda i: kernel[i], lambda v, j: v[:, j]).reshape(16, *kernel.shape[2:])
+def _kernel_points(f, kernel):
+    """(3, 3, in, out) -> (points, in, out): G g G^T."""
+    points = _both_axes(f.g, lambda i: kernel[i], lambda v, j: v[:, j])
+    return points.reshape(-1, *kernel.shape[2:])
 
 
-def _layout(x, pad):
+def _layout(f, x, pad):
     """The padded input, output size, tile columns, tile rows per band and band count."""
     n, h, w, cin = x.shape
+    m, points = len(f.a_t), len(f.b_t) ** 2
     ho, wo = h + 2 * pad - 2, w + 2 * pad - 2
-    tile_rows, cols = -(-ho // 2), -(-wo // 2)
-    tiles = max(MIN_TILES, BAND_BYTES // (16 * cin * x.dtype.itemsize))
+    tile_rows, cols = -(-ho // m), -(-wo // m)
+    tiles = max(MIN_TILES, BAND_BYTES // (points * cin * x.dtype.itemsize))
     rows = max(1, min(tile_rows, tiles // (n * cols)))
     bands = -(-tile_rows // rows)
-    widths = ((0, 0), (pad, 2 * rows * bands + 2 - h - pad), (pad, 2 * cols + 2 - w - pad), (0, 0))
+    widths = ((0, 0), (pad, m * rows * bands + 2 - h - pad), (pad, m * cols + 2 - w - pad), (0, 0))
     return jnp.pad(x, widths), (ho, wo), cols, rows, bands
 
 
-def _convolve(x, kernel, pad):
+def _convolve(f, x, kernel, pad):
     n, cout = x.shape[0], kernel.shape[-1]
-    xp, (ho, wo), cols, rows, bands = _layout(x, pad)
-    points = _kernel_points(kernel)
+    m, side = len(f.a_t), len(f.b_t)
+    xp, (ho, wo), cols, rows, bands = _layout(f, x, pad)
+    points = _kernel_points(f, kernel)
 
     def band(_, i):
-        tiles = _tiles(jax.lax.dynamic_slice_in_dim(xp, 2 * rows * i, 2 * rows + 2, 1), rows, cols)
-        m = jnp.einsum("ptc,pcd->ptd", tiles, points).reshape(4, 4, n, rows, cols, cout)
-        y = _both_axes(A_T, lambda i: m[i], lambda v, j: v[:, j]).transpose(2, 3, 0, 4, 1, 5)
-        return None, y.reshape(n, 2 * rows, 2 * cols, cout)
+        xb = jax.lax.dynamic_slice_in_dim(xp, m * rows * i, m * rows + 2, 1)
+        products = jnp.einsum("ptc,pcd->ptd", _tiles(f, xb, rows, cols), points)
+        products = products.reshape(side, side, n, rows, cols, cout)
+        y = _both_axes(f.a_t, lambda i: products[i], lambda v, j: v[:, j])
+        return None, y.transpose(2, 3, 0, 4, 1, 5).reshape(n, m * rows, m * cols, cout)
 
     _, ys = jax.lax.scan(band, None, jnp.arange(bands))
-    y = jnp.moveaxis(ys, 0, 1).reshape(n, 2 * rows * bands, 2 * cols, cout)
+    y = jnp.moveaxis(ys, 0, 1).reshape(n, m * rows * bands, m * cols, cout)
     return y[:, :ho, :wo]
 
 
-def kernel_gradient(x, g, pad):
+def kernel_gradient(x, g, pad, f: Minimal = F2):
     """d(sum(g * conv(x, w))) / dw for a 3x3 stride-1 convolution with padding ``pad``."""
     cin, cout = x.shape[-1], g.shape[-1]
-    xp, (ho, wo), cols, rows, bands = _layout(x, pad)
-    g = jnp.pad(g, ((0, 0), (0, 2 * rows * bands - ho), (0, 2 * cols - wo), (0, 0)))
-    a = _transpose(A_T)
+    m, side = len(f.a_t), len(f.b_t)
+    xp, (ho, wo), cols, rows, bands = _layout(f, x, pad)
+    g = jnp.pad(g, ((0, 0), (0, m * rows * bands - ho), (0, m * cols - wo), (0, 0)))
 
     def band(total, i):
-        tiles = _tiles(jax.lax.dynamic_slice_in_dim(xp, 2 * rows * i, 2 * rows + 2, 1), rows, cols)
-        gb = jax.lax.dynamic_slice_in_dim(g, 2 * rows * i, 2 * rows, 1)
-        dm = _both_axes(
-            a, lambda i: _every_other(gb, i, rows, 1), lambda v, j: _every_other(v, j, cols, 3)
-        ).reshape(16, -1, cout)
-        product = jnp.einsum("ptc,ptd->pcd", tiles, dm, preferred_element_type=jnp.float32)
-        return total + product, None
+        xb = jax.lax.dynamic_slice_in_dim(xp, m * rows * i, m * rows + 2, 1)
+        gb = jax.lax.dynamic_slice_in_dim(g, m * rows * i, m * rows, 1)
+        dm = _both_axes(  # A dY A^T
+            _transpose(f.a_t),
+            lambda i: _strided(gb, i, rows, m, 1),
+            lambda v, j: _strided(v, j, cols, m, 3),
+        ).reshape(side * side, -1, cout)
+        tiles = _tiles(f, xb, rows, cols)
+        return total + jnp.einsum(
+            "ptc,ptd->pcd", tiles, dm, preferred_element_type=jnp.float32
+        ), None
 
-    total, _ = jax.lax.scan(band, jnp.zeros((16, cin, cout), jnp.float32), jnp.arange(bands))
-    total = total.reshape(4, 4, cin, cout)
-    return _both_axes(_transpose(G), lambda i: total[i], lambda v, j: v[:, j])
+    zeros = jnp.zeros((side * side, cin, cout), jnp.float32)
+    total, _ = jax.lax.scan(band, zeros, jnp.arange(bands))
+    total = total.reshape(side, side, cin, cout)
+    return _both_axes(_transpose(f.g), lambda i: total[i], lambda v, j: v[:, j])
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(2,))
-def conv3x3(x: jax.Array, kernel: jax.Array, pad: int) -> jax.Array:
+@partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def conv3x3(x: jax.Array, kernel: jax.Array, pad: int, f: Minimal = F2) -> jax.Array:
     """Cross-correlation of NHWC ``x`` with a (3, 3, in, out) kernel, stride 1, zero padding
-    ``pad`` (0, 1 or 2) on every side: ``lax.conv_general_dilated`` up to float rounding."""
+    ``pad`` (0, 1 or 2) on every side, by ``f``: ``lax.conv_general_dilated`` up to float
+    rounding."""
     if kernel.shape[:2] != (3, 3) or pad not in (0, 1, 2):
         raise ValueError(f"conv3x3: needs a 3x3 kernel and pad 0-2, got {kernel.shape}, {pad}")
-    return _convolve(x, kernel, pad)
+    return _convolve(f, x, kernel, pad)
 
 
-def _forward(x, kernel, pad):
-    return conv3x3(x, kernel, pad), (x, kernel)
+def _forward(x, kernel, pad, f):
+    return conv3x3(x, kernel, pad, f), (x, kernel)
 
 
-def _backward(pad, residuals, g):
+def _backward(pad, f, residuals, g):
     x, kernel = residuals
     flipped = kernel[::-1, ::-1].transpose(0, 1, 3, 2)
-    dx = _convolve(g, flipped.astype(g.dtype), 2 - pad)
-    return dx.astype(x.dtype), kernel_gradient(x, g, pad).astype(kernel.dtype)
+    dx = _convolve(f, g, flipped.astype(g.dtype), 2 - pad)
+    return dx.astype(x.dtype), kernel_gradient(x, g, pad, f).astype(kernel.dtype)
 
 
 conv3x3.defvjp(_forward, _backward)
