@@ -28,7 +28,9 @@ bottlenecks) runs on the CPU by Winograd's F(4x4, 3x3) (``fcn_jax/winograd.py``)
 multiplications, forward and in both gradients. At 500x500 in caffe mode, VGG's conv4_2
 (512 -> 512 over 88x88) took 88 ms forward and 301 ms for the forward pass with both gradients,
 against 178 / 661 ms by the library forward and the banded kernel gradient
-(``python -m benchmarks.winograd``).
+(``python -m benchmarks.winograd``). On small maps (conv5_x: 44x44) F(2x2, 3x3) is faster,
+its matrix products having 4x the rows: 29 / 41 / 34 ms (forward / input / kernel gradient)
+against 38 / 64 / 43 for F(4x4, 3x3).
 
 All are the same mathematics as ``lax.conv_general_dilated``; otherwise, on other backends
 (GPU, TPU), the library convolution is used unchanged.
@@ -47,6 +49,7 @@ NHWC = ("NHWC", "HWIO", "NHWC")
 BAND_BYTES = 2 * 2**20  # the shifted copies of one band of rows: about a core's L2 cache
 MIN_BAND_PIXELS = 256  # never contract over fewer output pixels per band than this
 WINOGRAD_CHANNEL_PAIRS = 64 * 64  # in * out at least this: a 3x3 layer goes by Winograd
+F4_PIXELS = 64 * 64  # output pixels from which F(4x4, 3x3); F(2x2, 3x3) below (more rows each)
 FEW_INPUTS = 32  # k*k*in at most this (a first layer on RGB): one matrix product on accelerators
 
 
@@ -69,7 +72,8 @@ def conv2d(
     wide = cin * kernel.shape[3] >= WINOGRAD_CHANNEL_PAIRS
     exact = x.dtype == kernel.dtype == jnp.float32  # narrower types: rounding in the transforms
     if k == 3 and pad <= 2 and wide and exact:
-        return winograd.conv3x3(x, kernel, pad, winograd.F4)
+        pixels = x.shape[0] * (x.shape[1] + 2 * pad - 2) * (x.shape[2] + 2 * pad - 2)
+        return winograd.conv3x3(x, kernel, pad, winograd.F4 if pixels >= F4_PIXELS else winograd.F2)
     return _banded_kernel_gradient(x, kernel, pad)
 
 

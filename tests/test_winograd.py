@@ -56,10 +56,15 @@ def test_rejects_what_it_cannot_compute():
 
 
 @pytest.mark.parametrize(
-    "cin, cout, dtype, used",
-    [(64, 64, jnp.float32, True), (32, 64, jnp.float32, False), (256, 512, jnp.bfloat16, False)],
+    "side, cin, cout, dtype, used",
+    [(64, 64, 64, jnp.float32, winograd.F4), (63, 64, 64, jnp.float32, winograd.F2),
+     (70, 32, 64, jnp.float32, None), (70, 256, 512, jnp.bfloat16, None)],
 )  # fmt: skip
-def test_conv2d_takes_it_for_wide_float32_layers_on_the_cpu(cin, cout, dtype, used, monkeypatch):
+def test_conv2d_takes_it_for_wide_float32_layers_on_the_cpu(
+    side, cin, cout, dtype, used, monkeypatch
+):
+    # F4 from 64 x 64 output pixels (pad 1 keeps the size), F2 below; none under 64 x 64
+    # channel pairs or for bfloat16.
     calls = []
 
     def recording(x, kernel, pad, f):
@@ -67,8 +72,8 @@ def test_conv2d_takes_it_for_wide_float32_layers_on_the_cpu(cin, cout, dtype, us
         return library(x, kernel, pad)
 
     monkeypatch.setattr(winograd, "conv3x3", recording)
-    x = jax.ShapeDtypeStruct((1, 6, 6, cin), dtype)
+    x = jax.ShapeDtypeStruct((1, side, side, cin), dtype)
     jax.eval_shape(
         lambda x, k: conv.conv2d(x, k, pad=1), x, jax.ShapeDtypeStruct((3, 3, cin, cout), dtype)
     )
-    assert calls == ([((3, 3, cin, cout), winograd.F4)] if used else [])
+    assert calls == ([((3, 3, cin, cout), used)] if used else [])
