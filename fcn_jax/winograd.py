@@ -98,46 +98,62 @@ def _kernel_points(f, kernel):
 
 
 def _layout(f, x, pad):
-    """The padded input, output size, tile columns, tile rows per band and band count."""
+    """Output size (ho, wo), tile columns, tile rows per band and band count."""
     n, h, w, cin = x.shape
     m, points = len(f.a_t), len(f.b_t) ** 2
     ho, wo = h + 2 * pad - 2, w + 2 * pad - 2
     tile_rows, cols = -(-ho // m), -(-wo // m)
     tiles = max(MIN_TILES, BAND_BYTES // (points * cin * x.dtype.itemsize))
     rows = max(1, min(tile_rows, tiles // (n * cols)))
-    bands = -(-tile_rows // rows)
-    widths = ((0, 0), (pad, m * rows * bands + 2 - h - pad), (pad, m * cols + 2 - w - pad), (0, 0))
-    return jnp.pad(x, widths), (ho, wo), cols, rows, bands
+    return (ho, wo), cols, rows, -(-tile_rows // rows)
+
+
+def _band(x, start, length, top, bottom, left, right):
+    """Rows [start, start + length) of ``x`` zero-padded by ``top`` / ``bottom`` rows and
+    ``left`` / ``right`` columns, padding only those rows (never a whole padded copy of x)."""
+    h = x.shape[1]
+    have = min(length, h)
+    first = jnp.clip(start - top, 0, h - have)  # the first row of x the band needs
+    rows = jax.lax.dynamic_slice_in_dim(x, first, have, 1)
+    rows = jnp.pad(rows, ((0, 0), (top, bottom + length - have), (left, right), (0, 0)))
+    return jax.lax.dynamic_slice_in_dim(rows, start - first, length, 1)
 
 
 def _convolve(f, x, kernel, pad):
-    n, cout = x.shape[0], kernel.shape[-1]
-    m, side = len(f.a_t), len(f.b_t)
-    xp, (ho, wo), cols, rows, bands = _layout(f, x, pad)
+    """The output, band by band: each band's m x rows output rows written in place. The last
+    band is moved up to end at the last row (recomputing a few rows) so no band overruns."""
+    n, h, w, _ = x.shape
+    cout, m, side = kernel.shape[-1], len(f.a_t), len(f.b_t)
+    (ho, wo), cols, rows, bands = _layout(f, x, pad)
+    span, keep = m * rows, min(m * rows, ho)
+    bottom, right = max(pad, span + 2 - h - pad), m * cols + 2 - w - pad
     points = _kernel_points(f, kernel)
 
-    def band(_, i):
-        xb = jax.lax.dynamic_slice_in_dim(xp, m * rows * i, m * rows + 2, 1)
+    def band(out, i):
+        at = jnp.minimum(span * i, ho - keep)
+        xb = _band(x, at, span + 2, pad, bottom, pad, right)
         products = jnp.einsum("ptc,pcd->ptd", _tiles(f, xb, rows, cols), points)
         products = products.reshape(side, side, n, rows, cols, cout)
         y = _both_axes(f.a_t, lambda i: products[i], lambda v, j: v[:, j])
-        return None, y.transpose(2, 3, 0, 4, 1, 5).reshape(n, m * rows, m * cols, cout)
+        y = y.transpose(2, 3, 0, 4, 1, 5).reshape(n, span, m * cols, cout)[:, :keep, :wo]
+        return jax.lax.dynamic_update_slice_in_dim(out, y.astype(out.dtype), at, 1), None
 
-    _, ys = jax.lax.scan(band, None, jnp.arange(bands))
-    y = jnp.moveaxis(ys, 0, 1).reshape(n, m * rows * bands, m * cols, cout)
-    return y[:, :ho, :wo]
+    out, _ = jax.lax.scan(band, jnp.zeros((n, ho, wo, cout), x.dtype), jnp.arange(bands))
+    return out
 
 
 def kernel_gradient(x, g, pad, f: Minimal = F2):
     """d(sum(g * conv(x, w))) / dw for a 3x3 stride-1 convolution with padding ``pad``."""
-    cin, cout = x.shape[-1], g.shape[-1]
+    h, w, cin, cout = *x.shape[1:], g.shape[-1]
     m, side = len(f.a_t), len(f.b_t)
-    xp, (ho, wo), cols, rows, bands = _layout(f, x, pad)
-    g = jnp.pad(g, ((0, 0), (0, m * rows * bands - ho), (0, m * cols - wo), (0, 0)))
+    (ho, wo), cols, rows, bands = _layout(f, x, pad)
+    span = m * rows  # bands do not overlap here; rows past the output have g = 0
 
     def band(total, i):
-        xb = jax.lax.dynamic_slice_in_dim(xp, m * rows * i, m * rows + 2, 1)
-        gb = jax.lax.dynamic_slice_in_dim(g, m * rows * i, m * rows, 1)
+        xb = _band(
+            x, span * i, span + 2, pad, span * bands + 2 - h - pad, pad, m * cols + 2 - w - pad
+        )
+        gb = _band(g, span * i, span, 0, span * bands - ho, 0, m * cols - wo)
         dm = _both_axes(  # A dY A^T
             _transpose(f.a_t),
             lambda i: _strided(gb, i, rows, m, 1),
