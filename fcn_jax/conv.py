@@ -23,17 +23,18 @@ kernel gradient) against 43 / 46 / 65 ms as a product; ResNet-50's 1x1 layers ra
 faster forward and backward to the input, up to 8x in the kernel gradient
 (``python -m benchmarks.pointwise``).
 
-A 3x3 convolution with at least 64 x 64 channel pairs (VGG's conv1_2 onwards, ResNet's
-bottlenecks) runs on the CPU by Winograd's F(4x4, 3x3) (``fcn_jax/winograd.py``): 4x fewer
-multiplications, forward and in both gradients. At 500x500 in caffe mode, VGG's conv4_2
-(512 -> 512 over 88x88) took 88 ms forward and 301 ms for the forward pass with both gradients,
-against 178 / 661 ms by the library forward and the banded kernel gradient
-(``python -m benchmarks.winograd``). On small maps (conv5_x: 44x44) F(2x2, 3x3) is faster,
-its matrix products having 4x the rows: 29 / 41 / 34 ms (forward / input / kernel gradient)
-against 38 / 64 / 43 for F(4x4, 3x3).
+A 3x3 stride-1 convolution with at least 64 x 64 channel pairs (VGG's conv1_2 onwards,
+ResNet's undilated bottlenecks), float32, runs on the CPU by Winograd's F(4x4, 3x3)
+(``fcn_jax/winograd.py``): 4x fewer multiplications, forward and in both gradients. At 500x500
+in caffe mode VGG's conv4_2 (512 -> 512 over 88x88) took 86 / 111 / 107 ms (forward / input /
+kernel gradient) against 180 / 185 ms for the library's forward and input gradient and 292 ms
+for the banded kernel gradient (``python -m benchmarks.winograd``). On small maps F(2x2, 3x3)
+is as fast or faster, its matrix products having 4x the rows: conv5_1 (44x44), forward with
+both gradients, took 104-134 ms against 143-145 for F(4x4, 3x3) in two runs.
 
-All are the same mathematics as ``lax.conv_general_dilated``; otherwise, on other backends
-(GPU, TPU), the library convolution is used unchanged.
+All are the same mathematics as ``lax.conv_general_dilated`` (Winograd's up to float
+rounding, about 5e-6 of the largest output); otherwise, on other backends (GPU, TPU), the
+library convolution is used unchanged.
 """
 
 from __future__ import annotations
