@@ -72,8 +72,8 @@ def conv2d(
         return _as_matmul(x, kernel, pad)
     wide = cin * kernel.shape[3] >= WINOGRAD_CHANNEL_PAIRS
     exact = x.dtype == kernel.dtype == jnp.float32  # narrower types: rounding in the transforms
-    if k == 3 and pad <= 2 and wide and exact:
-        pixels = x.shape[0] * (x.shape[1] + 2 * pad - 2) * (x.shape[2] + 2 * pad - 2)
+    pixels = x.shape[0] * max(0, x.shape[1] + 2 * pad - 2) * max(0, x.shape[2] + 2 * pad - 2)
+    if k == 3 and pad <= 2 and wide and exact and pixels:  # (no output: the library's error)
         return winograd.conv3x3(x, kernel, pad, winograd.F4 if pixels >= F4_PIXELS else winograd.F2)
     return _banded_kernel_gradient(x, kernel, pad)
 

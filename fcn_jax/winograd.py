@@ -177,6 +177,8 @@ def conv3x3(x: jax.Array, kernel: jax.Array, pad: int, f: Minimal = F2) -> jax.A
     rounding."""
     if kernel.shape[:2] != (3, 3) or pad not in (0, 1, 2):
         raise ValueError(f"conv3x3: needs a 3x3 kernel and pad 0-2, got {kernel.shape}, {pad}")
+    if min(x.shape[1:3]) + 2 * pad < 3:
+        raise ValueError(f"conv3x3: a {x.shape[1]}x{x.shape[2]} input with pad {pad} has no output")
     return _convolve(f, x, kernel, pad)
 
 

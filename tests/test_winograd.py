@@ -53,6 +53,8 @@ def test_rejects_what_it_cannot_compute():
         winograd.conv3x3(x, jnp.zeros((5, 5, 2, 2)), 2)
     with pytest.raises(ValueError, match=r"pad 0-2, got .*, 3"):
         winograd.conv3x3(x, jnp.zeros((3, 3, 2, 2)), 3)
+    with pytest.raises(ValueError, match="a 1x8 input with pad 0 has no output"):
+        winograd.conv3x3(jnp.zeros((1, 1, 8, 2)), jnp.zeros((3, 3, 2, 2)), 0)
 
 
 @pytest.mark.parametrize(
