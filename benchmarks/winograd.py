@@ -1,8 +1,8 @@
 """3x3 convolutions: Winograd's F(2x2, 3x3) and F(4x4, 3x3) (:mod:`fcn_jax.winograd`) against
 XLA's library convolution and our banded kernel gradient (the path before them), forward,
 input gradient and kernel gradient, for every distinct 3x3 layer shape of FCN-8s at 500x500
-in ``caffe`` alignment (read off the net). Shows where
-:data:`fcn_jax.conv.WINOGRAD_CHANNEL_PAIRS` puts the line.
+in ``caffe`` alignment (read off the net). The last column compares the form
+:func:`fcn_jax.conv.conv2d` uses for the layer with the faster of the two earlier paths.
 
     python -m benchmarks.winograd          # a markdown table of milliseconds, and JSON
 """
@@ -49,8 +49,9 @@ def main(argv=None) -> list[dict]:
     args = parser.parse_args(argv)
     print(f"3x3 convolutions of FCN-8s at {args.size} on {jax.devices()[0].device_kind}, ms "
           f"(medians of {args.repeats}); Winograd is used from "
-          f"{conv.WINOGRAD_CHANNEL_PAIRS} channel pairs, in its F4 form")  # fmt: skip
-    print("| layer | map | in -> out | part | library | banded | F2 | F4 | F4 vs the faster |")
+          f"{conv.WINOGRAD_CHANNEL_PAIRS} channel pairs, F4 from {conv.F4_PIXELS} output "
+          "pixels per image, F2 below")  # fmt: skip
+    print("| layer | map | in -> out | part | library | banded | F2 | F4 | used: vs the faster |")
     print("|---|---|---|---|---|---|---|---|---|")
     rows = []
     for (side, cin, cout, pad), name in three_by_three_layers(args.size).items():
@@ -60,13 +61,14 @@ def main(argv=None) -> list[dict]:
         contenders = {f"{form} {part}": f for form, fn in FORMS.items()
                       for part, f in jax_parts(fn, x, w, pad).items()}  # fmt: skip
         samples = alternating_samples(contenders, args.repeats, settle=0.02)
+        used = "F4" if (side + 2 * pad - 2) ** 2 >= conv.F4_PIXELS else "F2"
         for part in ("forward", "input_grad", "kernel_grad"):
             ms = {form: statistics.median(samples[f"{form} {part}"]) * 1e3 for form in FORMS}
             other = min(ms["library"], ms["banded"])
             rows.append({"layer": name, "map": side, "in": cin, "out": cout, "part": part,
-                         **{f"{k}_ms": v for k, v in ms.items()}})  # fmt: skip
+                         "used": used, **{f"{k}_ms": v for k, v in ms.items()}})  # fmt: skip
             cells = (name, side, f"{cin} -> {cout}", part, *(f"{ms[f]:.1f}" for f in FORMS),
-                     f"{other / ms['F4']:.2f}x")  # fmt: skip
+                     f"{used}: {other / ms[used]:.2f}x")  # fmt: skip
             print("| " + " | ".join(map(str, cells)) + " |", flush=True)
     Path(args.out).write_text(json.dumps(rows, indent=2))
     return rows

@@ -24,13 +24,15 @@ faster forward and backward to the input, up to 8x in the kernel gradient
 (``python -m benchmarks.pointwise``).
 
 A 3x3 stride-1 convolution with at least 64 x 64 channel pairs (VGG's conv1_2 onwards,
-ResNet's undilated bottlenecks), float32, runs on the CPU by Winograd's F(4x4, 3x3)
-(``fcn_jax/winograd.py``): 4x fewer multiplications, forward and in both gradients. At 500x500
-in caffe mode VGG's conv4_2 (512 -> 512 over 88x88) took 86 / 111 / 107 ms (forward / input /
-kernel gradient) against 180 / 185 ms for the library's forward and input gradient and 292 ms
+ResNet's undilated bottlenecks), float32, runs on the CPU by Winograd's F(4x4, 3x3), or
+F(2x2, 3x3) where its output map has under 64 x 64 pixels per image
+(``fcn_jax/winograd.py``): 4x (F4) or 2.25x (F2) fewer multiplications, forward and in both
+gradients. At 500x500
+in caffe mode VGG's conv4_2 (512 -> 512 over 88x88) took 105 / 129 / 111 ms (forward / input /
+kernel gradient) against 182 / 190 ms for the library's forward and input gradient and 288 ms
 for the banded kernel gradient (``python -m benchmarks.winograd``). On small maps F(2x2, 3x3)
 is as fast or faster, its matrix products having 4x the rows: conv5_1 (44x44), forward with
-both gradients, took 104-134 ms against 143-145 for F(4x4, 3x3) in two runs.
+both gradients, took 104-134 ms against 143-156 for F(4x4, 3x3) in three runs.
 
 All are the same mathematics as ``lax.conv_general_dilated`` (Winograd's up to float
 rounding, about 5e-6 of the largest output); otherwise, on other backends (GPU, TPU), the
@@ -50,7 +52,7 @@ NHWC = ("NHWC", "HWIO", "NHWC")
 BAND_BYTES = 2 * 2**20  # the shifted copies of one band of rows: about a core's L2 cache
 MIN_BAND_PIXELS = 256  # never contract over fewer output pixels per band than this
 WINOGRAD_CHANNEL_PAIRS = 64 * 64  # in * out at least this: a 3x3 layer goes by Winograd
-F4_PIXELS = 64 * 64  # output pixels from which F(4x4, 3x3); F(2x2, 3x3) below (more rows each)
+F4_PIXELS = 64 * 64  # output pixels per image from which F(4x4, 3x3); F(2x2, 3x3) below
 FEW_INPUTS = 32  # k*k*in at most this (a first layer on RGB): one matrix product on accelerators
 
 
@@ -72,8 +74,9 @@ def conv2d(
         return _as_matmul(x, kernel, pad)
     wide = cin * kernel.shape[3] >= WINOGRAD_CHANNEL_PAIRS
     exact = x.dtype == kernel.dtype == jnp.float32  # narrower types: rounding in the transforms
-    pixels = x.shape[0] * max(0, x.shape[1] + 2 * pad - 2) * max(0, x.shape[2] + 2 * pad - 2)
-    if k == 3 and pad <= 2 and wide and exact and pixels:  # (no output: the library's error)
+    # output pixels per image (not per batch: a vmapped and a batched call take the same form)
+    pixels = max(0, x.shape[1] + 2 * pad - 2) * max(0, x.shape[2] + 2 * pad - 2)
+    if k == 3 and pad <= 2 and wide and exact and pixels and x.shape[0]:  # else library errors
         return winograd.conv3x3(x, kernel, pad, winograd.F4 if pixels >= F4_PIXELS else winograd.F2)
     return _banded_kernel_gradient(x, kernel, pad)
 

@@ -13,7 +13,8 @@ about 1e-6 of the largest output in float32 (64 channels); F4's constants (4, 5,
 1/24) make that about 5e-6, still far below what float32 training notices.
 
 The image is processed in bands of tile rows (a ``lax.scan``) so each band's transformed tiles
-stay near the cache and each matrix product has a few hundred rows or more. The input gradient
+stay near the cache and each matrix product has at least 256 rows where the map has that
+many tiles. The input gradient
 is the same computation on the output gradient with the flipped, transposed kernel; the
 kernel gradient sums, band by band, the transformed input times the output gradient taken back
 through A^T (A dY A^T), and maps the sums to 3x3 by G^T.
@@ -104,7 +105,7 @@ def _layout(f, x, pad):
     ho, wo = h + 2 * pad - 2, w + 2 * pad - 2
     tile_rows, cols = -(-ho // m), -(-wo // m)
     tiles = max(MIN_TILES, BAND_BYTES // (points * cin * x.dtype.itemsize))
-    rows = max(1, min(tile_rows, tiles // (n * cols)))
+    rows = max(1, min(tile_rows, tiles // max(1, n * cols)))
     return (ho, wo), cols, rows, -(-tile_rows // rows)
 
 
@@ -142,7 +143,7 @@ def _convolve(f, x, kernel, pad):
     return out
 
 
-def kernel_gradient(x, g, pad, f: Minimal = F2):
+def _kernel_gradient(x, g, pad, f: Minimal):
     """d(sum(g * conv(x, w))) / dw for a 3x3 stride-1 convolution with padding ``pad``."""
     h, w, cin, cout = *x.shape[1:], g.shape[-1]
     m, side = len(f.a_t), len(f.b_t)
@@ -171,7 +172,7 @@ def kernel_gradient(x, g, pad, f: Minimal = F2):
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def conv3x3(x: jax.Array, kernel: jax.Array, pad: int, f: Minimal = F2) -> jax.Array:
+def conv3x3(x: jax.Array, kernel: jax.Array, pad: int, f: Minimal) -> jax.Array:
     """Cross-correlation of NHWC ``x`` with a (3, 3, in, out) kernel, stride 1, zero padding
     ``pad`` (0, 1 or 2) on every side, by ``f``: ``lax.conv_general_dilated`` up to float
     rounding."""
@@ -190,7 +191,7 @@ def _backward(pad, f, residuals, g):
     x, kernel = residuals
     flipped = kernel[::-1, ::-1].transpose(0, 1, 3, 2)
     dx = _convolve(f, g, flipped.astype(g.dtype), 2 - pad)
-    return dx.astype(x.dtype), kernel_gradient(x, g, pad, f).astype(kernel.dtype)
+    return dx.astype(x.dtype), _kernel_gradient(x, g, pad, f).astype(kernel.dtype)
 
 
 conv3x3.defvjp(_forward, _backward)

@@ -16,13 +16,15 @@ def library(x, kernel, pad):
     )
 
 
-CASES = [  # (batch, height, width, in, out, pad, tiles per band: None = the default)
+CASES = [  # (batch, height, width, in, out, pad, at least this many tiles per band: None = default)
     (1, 9, 7, 3, 5, 1, None),  # odd sizes: the last tile row and column cropped
     (2, 10, 11, 4, 3, 0, None),  # batch 2, no padding
     (1, 5, 8, 2, 2, 2, None),  # padding 2: its input gradient has padding 0
     (1, 3, 3, 2, 3, 0, None),  # a single output pixel
-    (1, 13, 6, 3, 4, 1, 6),  # 7 tile rows in bands of 2 tile rows: the last band padded
-    (2, 8, 9, 2, 3, 1, 5),  # bands of one tile row per image
+    (1, 13, 6, 3, 4, 1, 6),  # several bands, the last moved up to end at the last output row
+    (2, 8, 9, 2, 3, 1, 5),  # several bands over a batch of 2
+    (1, 14, 5, 2, 3, 0, 2),  # several bands, no padding
+    (1, 11, 9, 3, 2, 2, 4),  # several bands, padding 2
 ]
 
 
@@ -35,6 +37,8 @@ def test_values_and_gradients_equal_the_library_convolution(case, f, tolerance, 
         monkeypatch.setattr(winograd, "BAND_BYTES", 1)
     rng = np.random.default_rng(h * w + pad)
     x = jnp.asarray(rng.standard_normal((n, h, w, cin)), jnp.float32)
+    bands = winograd._layout(f, x, pad)[-1]
+    assert (bands > 1) == (tiles is not None), bands  # the case tests what it says
     kernel = jnp.asarray(rng.standard_normal((3, 3, cin, cout)), jnp.float32)
     ours, ours_vjp = jax.vjp(lambda x, k: winograd.conv3x3(x, k, pad, f), x, kernel)
     ref, ref_vjp = jax.vjp(lambda x, k: library(x, k, pad), x, kernel)
@@ -50,11 +54,11 @@ def test_values_and_gradients_equal_the_library_convolution(case, f, tolerance, 
 def test_rejects_what_it_cannot_compute():
     x = jnp.zeros((1, 8, 8, 2))
     with pytest.raises(ValueError, match=r"3x3 kernel and pad 0-2, got \(5, 5, 2, 2\)"):
-        winograd.conv3x3(x, jnp.zeros((5, 5, 2, 2)), 2)
+        winograd.conv3x3(x, jnp.zeros((5, 5, 2, 2)), 2, winograd.F4)
     with pytest.raises(ValueError, match=r"pad 0-2, got .*, 3"):
-        winograd.conv3x3(x, jnp.zeros((3, 3, 2, 2)), 3)
+        winograd.conv3x3(x, jnp.zeros((3, 3, 2, 2)), 3, winograd.F4)
     with pytest.raises(ValueError, match="a 1x8 input with pad 0 has no output"):
-        winograd.conv3x3(jnp.zeros((1, 1, 8, 2)), jnp.zeros((3, 3, 2, 2)), 0)
+        winograd.conv3x3(jnp.zeros((1, 1, 8, 2)), jnp.zeros((3, 3, 2, 2)), 0, winograd.F2)
 
 
 @pytest.mark.parametrize(
@@ -65,8 +69,9 @@ def test_rejects_what_it_cannot_compute():
 def test_conv2d_takes_it_for_wide_float32_layers_on_the_cpu(
     side, cin, cout, dtype, used, monkeypatch
 ):
-    # F4 from 64 x 64 output pixels (pad 1 keeps the size), F2 below; none under 64 x 64
-    # channel pairs or for bfloat16.
+    # F4 from 64 x 64 output pixels per image (pad 1 keeps the size), F2 below; none under
+    # 64 x 64 channel pairs or for bfloat16.
+    monkeypatch.setattr(conv.jax, "default_backend", lambda: "cpu")  # also on a GPU host
     calls = []
 
     def recording(x, kernel, pad, f):
