@@ -10,8 +10,8 @@ the library's: 2x2 max pooling by ``lax.reduce_window`` instead of the reshape w
 maximum mask, deconvolutions as one convolution of the stride-dilated input (what
 ``lax.conv_transpose`` does) instead of the stride^2 phase convolutions, and convolutions by
 XLA's own instead of ``fcn_jax.conv``'s paths (banded, im2col and 1x1 products on a CPU,
-conv1_1 as a matrix product on accelerators), or only the 1x1 ones (``pointwise``), or the
-3x3 layers Winograd's way computes by the banded path instead (``winograd``). Swaps are
+conv1_1 as a matrix product on accelerators), or only the 1x1 ones (``pointwise``), or, for
+the 3x3 layers Winograd's algorithm computes, the banded path instead (``winograd``). Swaps are
 applied by replacing the module attribute for the run (a diagnostic, not a configuration).
 """
 

@@ -154,8 +154,8 @@ def table(results: dict) -> str:
     lines.append(
         f"\nmatmul peak: {results['peak']['peak']:.0f} GFLOP/s (float32, best of JAX/PyTorch)"
         "\nGFLOP/s: a direct convolution's FLOPs (counted from the layers) per second; on a CPU "
-        "our 3x3 layers of 64 x 64 channels or more multiply by Winograd's transforms (F4: "
-        "4x fewer products), so theirs is an effective rate"
+        "our wide 3x3 layers multiply less (Winograd's algorithm, fcn_jax/winograd.py), so "
+        "theirs is an effective rate"
     )
     for row in results.get("compile", []):
         lines.append(

@@ -26,7 +26,7 @@ from fcn_jax.models import build
 
 FORMS = {
     "library": library,
-    "banded": lambda x, w, pad: conv._banded_kernel_gradient(x, w, pad),
+    "banded": conv._banded_kernel_gradient,
     "F2": lambda x, w, pad: winograd.conv3x3(x, w, pad, winograd.F2),
     "F4": lambda x, w, pad: winograd.conv3x3(x, w, pad, winograd.F4),
 }
@@ -61,7 +61,7 @@ def main(argv=None) -> list[dict]:
         contenders = {f"{form} {part}": f for form, fn in FORMS.items()
                       for part, f in jax_parts(fn, x, w, pad).items()}  # fmt: skip
         samples = alternating_samples(contenders, args.repeats, settle=0.02)
-        used = "F4" if (side + 2 * pad - 2) ** 2 >= conv.F4_PIXELS else "F2"
+        used = "F4" if conv.winograd_form(x, w, pad) is winograd.F4 else "F2"
         for part in ("forward", "input_grad", "kernel_grad"):
             ms = {form: statistics.median(samples[f"{form} {part}"]) * 1e3 for form in FORMS}
             other = min(ms["library"], ms["banded"])

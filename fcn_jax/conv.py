@@ -27,12 +27,12 @@ A 3x3 stride-1 convolution with at least 64 x 64 channel pairs (VGG's conv1_2 on
 ResNet's undilated bottlenecks), float32, runs on the CPU by Winograd's F(4x4, 3x3), or
 F(2x2, 3x3) where its output map has under 64 x 64 pixels per image
 (``fcn_jax/winograd.py``): 4x (F4) or 2.25x (F2) fewer multiplications, forward and in both
-gradients. At 500x500
-in caffe mode VGG's conv4_2 (512 -> 512 over 88x88) took 105 / 129 / 111 ms (forward / input /
-kernel gradient) against 182 / 190 ms for the library's forward and input gradient and 288 ms
-for the banded kernel gradient (``python -m benchmarks.winograd``). On small maps F(2x2, 3x3)
-is as fast or faster, its matrix products having 4x the rows: conv5_1 (44x44), forward with
-both gradients, took 104-134 ms against 143-156 for F(4x4, 3x3) in three runs.
+gradients. At 500x500 in caffe mode VGG's conv4_2 (512 -> 512 over 88x88) took 105 / 129 /
+111 ms (forward / input / kernel gradient) against 182 / 190 ms for the library's forward and
+input gradient and 288 ms for the banded kernel gradient (``python -m benchmarks.winograd``).
+On small maps F(2x2, 3x3) is as fast or faster, its matrix products having 4x the rows:
+conv5_1 (44x44), forward with both gradients, took 104-134 ms against 143-156 for
+F(4x4, 3x3) in three runs.
 
 All are the same mathematics as ``lax.conv_general_dilated`` (Winograd's up to float
 rounding, about 5e-6 of the largest output); otherwise, on other backends (GPU, TPU), the
@@ -72,13 +72,24 @@ def conv2d(
         return _as_matmul(x, kernel, pad) if few else _native(x, kernel, pad)
     if k >= 5:
         return _as_matmul(x, kernel, pad)
-    wide = cin * kernel.shape[3] >= WINOGRAD_CHANNEL_PAIRS
+    if form := winograd_form(x, kernel, pad):
+        return winograd.conv3x3(x, kernel, pad, form)
+    return _banded_kernel_gradient(x, kernel, pad)
+
+
+def winograd_form(x, kernel, pad: int) -> winograd.Minimal | None:
+    """The Winograd form a CPU stride-1 convolution of ``x`` (or its shape) takes: F4 or F2
+    for a float32 3x3 kernel with enough channel pairs, None otherwise (and for an empty
+    output, left to the library's error)."""
+    k, cin, cout = kernel.shape[0], kernel.shape[2], kernel.shape[3]
     exact = x.dtype == kernel.dtype == jnp.float32  # narrower types: rounding in the transforms
     # output pixels per image (not per batch: a vmapped and a batched call take the same form)
     pixels = max(0, x.shape[1] + 2 * pad - 2) * max(0, x.shape[2] + 2 * pad - 2)
-    if k == 3 and pad <= 2 and wide and exact and pixels and x.shape[0]:  # else library errors
-        return winograd.conv3x3(x, kernel, pad, winograd.F4 if pixels >= F4_PIXELS else winograd.F2)
-    return _banded_kernel_gradient(x, kernel, pad)
+    if k != 3 or pad > 2 or cin * cout < WINOGRAD_CHANNEL_PAIRS or not exact:
+        return None
+    if not pixels or not x.shape[0]:
+        return None
+    return winograd.F4 if pixels >= F4_PIXELS else winograd.F2
 
 
 def _native(x, kernel, pad, stride=1, groups=1, dilation=1):
