@@ -86,12 +86,20 @@ def test_tiled_max_pool_equals_the_window_reduction_with_its_gradient(height, wi
     np.testing.assert_array_equal(ours_vjp(g)[0], ref_vjp(g)[0])
 
 
-@pytest.mark.parametrize("case, matmul", [(CASES[0], True), (CASES[1], False)])
+ACCELERATOR_CASES = [  # (case, one matrix product on a GPU)
+    (CASES[0], True),  # conv1_1: 3 inputs per tap
+    (CASES[1], False),  # a wider 3x3 layer: the library's
+    (CASES[2], True),  # fc6: 15 output pixels, 32 outputs: copies smaller than the kernel
+    ((1, 12, 10, 4, 8, 5, 1, 2, 1), False),  # a 5x5 layer over 120 pixels: the library's
+]
+
+
+@pytest.mark.parametrize("case, matmul", ACCELERATOR_CASES)
 def test_accelerator_paths_equal_the_library_convolution(case, matmul, monkeypatch):
     # On a GPU, conv1_1 (3 input channels: cuDNN's kernel gradient of it ran at 157 GFLOP/s on
-    # an H100) is one matrix product with no convolution in it; wider layers are the library's
-    # own. Both must be XLA's convolution in value and gradients: run them here with the
-    # backend reported as a GPU.
+    # an H100) and fc6 (cuDNN re-lays out its 411 MB kernel every call) are one matrix product
+    # with no convolution in it; other layers are the library's own. All must be XLA's
+    # convolution in value and gradients: run them here with the backend reported as a GPU.
     import fcn_jax.conv as conv
 
     monkeypatch.setattr(conv.jax, "default_backend", lambda: "gpu")

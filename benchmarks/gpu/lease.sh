@@ -1,0 +1,21 @@
+#!/bin/bash
+# The checks of one lease of an NVIDIA GPU machine, in one call (its image has JAX, Flax,
+# Optax, Orbax and PyTorch; grain and ml-collections travel as wheels in .whl/):
+#   bash benchmarks/gpu/lease.sh OUTDIR [more options of the float32 benchmarks.run]
+# Writes the device-time profile, the float32 benchmark (with compilation, memory and the
+# input pipeline) and the bfloat16 speed rows under OUTDIR; each part runs even if one fails.
+out=${1:?usage: lease.sh OUTDIR [options]}
+shift
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+  --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv
+python3 -m benchmarks.kernels --sizes 256 500 --calls 10 --out "$out/kernels_f32.json" \
+  >"$out/kernels_f32.log" 2>&1
+grep -E "^## |ms per call" "$out/kernels_f32.log"
+python3 -m benchmarks.run --sizes 500 256 --repeats 5 --out "$out/results_f32.json" "$@" \
+  >"$out/run_f32.log" 2>&1
+tail -25 "$out/run_f32.log"
+python3 -m benchmarks.run --sizes 500 256 --repeats 5 --dtype bfloat16 --skip-memory \
+  --skip-pipeline --skip-compile --out "$out/results_bf16.json" >"$out/run_bf16.log" 2>&1
+tail -12 "$out/run_bf16.log"

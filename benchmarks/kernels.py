@@ -1,0 +1,100 @@
+"""Where a step's time goes on the device: a ``jax.profiler`` trace of our FCN-8s inference and
+training step, read back with ``jax.profiler.ProfileData``, summed per event name.
+
+    python -m benchmarks.kernels --sizes 256 500 --calls 10 [--out kernels.json]
+
+For each size and task it prints the wall time per call (back-to-back calls), the time per call
+of each timeline of the device planes (on a GPU: the XLA modules, the XLA ops and each stream's
+kernels), and the events taking the most time. A device busy for much less than the wall time
+is waiting on the host (launches, dispatch); on a CPU the trace has no device plane and the
+table is empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+from jax.profiler import ProfileData
+
+from benchmarks.contenders import jax_contenders
+
+SHOWN_STATS = ("hlo_op", "tf_op", "hlo_module")  # which HLO instruction (and so layer) ran it
+
+
+def device_events(trace_dir: str) -> tuple[dict[str, dict[str, float]], dict[str, dict]]:
+    """Nanoseconds per (timeline, event name) over every device plane of the trace, and the
+    statistics the first event of each name carries (its HLO instruction, on a GPU)."""
+    totals: dict[str, dict[str, float]] = collections.defaultdict(collections.Counter)
+    stats: dict[str, dict] = {}
+    for path in Path(trace_dir).rglob("*.xplane.pb"):
+        for plane in ProfileData.from_file(str(path)).planes:
+            if not plane.name.startswith("/device:"):
+                continue
+            for line in plane.lines:
+                for event in line.events:
+                    totals[f"{plane.name} {line.name}"][event.name] += event.duration_ns
+                    stats.setdefault(event.name, {k: str(v)[:200] for k, v in event.stats})
+    return totals, stats
+
+
+def profile(call, calls: int) -> dict:
+    """Wall ms per call and device ms per call per timeline, with its top events."""
+    for _ in range(3):
+        call()
+    start = time.perf_counter()
+    for _ in range(calls):
+        call()
+    wall_ms = (time.perf_counter() - start) / calls * 1e3
+    with tempfile.TemporaryDirectory() as trace_dir:
+        with jax.profiler.trace(trace_dir):
+            for _ in range(calls):
+                call()
+        totals, stats = device_events(trace_dir)
+    timelines = {}
+    for line, events in totals.items():
+        top = sorted(events.items(), key=lambda item: -item[1])[:15]
+        timelines[line] = {
+            "ms_per_call": sum(events.values()) / calls / 1e6,
+            "events": len(events),
+            "top_ms_per_call": {name[:120]: ns / calls / 1e6 for name, ns in top},
+            "top_stats": {name[:120]: stats[name] for name, _ in top},
+        }
+    return {"wall_ms": wall_ms, "timelines": timelines}
+
+
+def report(size: int, task: str, found: dict) -> str:
+    lines = [f"\n## {task} at {size}: {found['wall_ms']:.2f} ms per call (wall)"]
+    for line, row in found["timelines"].items():
+        lines.append(f"{line}: {row['ms_per_call']:.2f} ms per call, {row['events']} names")
+        for name, ms in row["top_ms_per_call"].items():
+            shown = {k: v for k, v in row["top_stats"][name].items() if k in SHOWN_STATS}
+            lines.append(f"    {ms:8.3f}  {name[:90]}  {shown or ''}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 500])
+    parser.add_argument("--calls", type=int, default=10)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--out", default="benchmarks/kernels.json")
+    args = parser.parse_args(argv)
+    results = {"backend": jax.default_backend(), "devices": [d.device_kind for d in jax.devices()]}
+    for size in args.sizes:
+        contenders = jax_contenders(size, size, dtype=args.dtype)
+        for task, call in contenders.items():
+            found = profile(call, args.calls)
+            results[f"{task}_{size}"] = found
+            print(report(size, task, found), flush=True)
+    Path(args.out).write_text(json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main()
