@@ -22,9 +22,14 @@ def inputs(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
     return image, rng.integers(0, CLASSES, (1, height, width)).astype(np.int32)
 
 
+def jax_model():
+    """Our FCN-8s/VGG16, ``caffe`` alignment (parameters are made by ``init``)."""
+    return build(ARCH, CLASSES, align="caffe")
+
+
 def jax_parts(height: int, width: int, dtype: str = "float32", remat: bool = False) -> dict:
     """'model', 'tx', 'state', 'batch', the jitted 'infer' and 'train_step' of our FCN-8s."""
-    model = build(ARCH, CLASSES, align="caffe")
+    model = jax_model()
     shape = (1, height, width, 3)
     shapes = jax.eval_shape(model.init, jax.random.key(0), jax.ShapeDtypeStruct(shape, np.float32))
     frozen = [n for n, kind in layer_types(model).items() if kind is Deconv]

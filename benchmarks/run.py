@@ -4,8 +4,9 @@
     python -m benchmarks.run --sizes 256 --repeats 3 --skip-memory --skip-compile
 
 FCN-8s/VGG16 in ``caffe`` alignment, batch 1, float32 (``--dtype bfloat16`` for ours in
-bfloat16): inference and training-step medians (the two frameworks alternate; the speed-up is
-the median, with the range, of the ratios of the two samples taken in the same round), achieved
+bfloat16): inference and training-step medians (the two frameworks alternate, each in a process
+of its own; the speed-up is the median, with the range, of the ratios of the two samples
+taken in the same round), achieved
 GFLOP/s against the measured matmul peak (FLOPs counted from the layers and checked against
 XLA's count), compile time, compilations and padding over PASCAL-like sizes, peak memory of a
 training step, and the input pipeline's rate against the step rate.
@@ -24,24 +25,31 @@ from pathlib import Path
 import jax
 
 from benchmarks import memory
-from benchmarks.contenders import jax_contenders, jax_parts, torch_contenders
+from benchmarks.contenders import jax_contenders, jax_model, jax_parts, torch_contenders
 from benchmarks.flops import forward_flops, train_flops, xla_flops
+from benchmarks.isolated import Isolated
 from benchmarks.peak import matmul_peak
 from benchmarks.pipeline_rate import images_per_second, pascal_like_sizes
 from benchmarks.timing import alternating_samples, paired_ratios, seconds
 from fcn_jax.data.pipeline import bucket
 
+HUGEPAGES = (
+    "start both frameworks' timing processes with GLIBC_TUNABLES=glibc.malloc.hugetlb=1, so "
+    "that glibc asks for transparent huge pages for the large buffers both allocate each step"
+)
+
 
 def speed(size: int, repeats: int, dtype: str, peak: float) -> dict:
     """Medians of both frameworks at size x size, with FLOP rates."""
-    ours = jax_contenders(size, size, dtype=dtype)
-    theirs = torch_contenders(size, size) or {}
-    contenders = {f"jax_{k}": v for k, v in ours.items()}
-    contenders |= {f"torch_{k}": v for k, v in theirs.items()}
-    samples = alternating_samples(contenders, repeats)
+    with (
+        Isolated(jax_contenders, size, size, dtype=dtype) as ours,
+        Isolated(torch_contenders, size, size) as theirs,
+    ):  # each framework in a process of its own (benchmarks/isolated.py says why)
+        contenders = {f"jax_{k}": v for k, v in ours.items()}
+        contenders |= {f"torch_{k}": v for k, v in theirs.items()}
+        samples = alternating_samples(contenders, repeats)
     medians = {name: statistics.median(ts) for name, ts in samples.items()}
-    parts = jax_parts(size, size, dtype=dtype)
-    model, shape = parts["model"], (1, size, size, 3)
+    model, shape = jax_model(), (1, size, size, 3)
     flops = {"infer": forward_flops(model, shape), "train": train_flops(model, shape, False)}
     result = {"size": size, "dtype": dtype, "seconds": medians, "samples": samples, "flops": flops}
     for task in ("infer", "train"):
@@ -124,6 +132,7 @@ def machine() -> dict:
         "backend": jax.default_backend(),
         "devices": [d.device_kind for d in jax.local_devices()],
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
         "date": time.strftime("%Y-%m-%d"),
     }
 
@@ -193,8 +202,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-compile", action="store_true")
     parser.add_argument("--skip-pipeline", action="store_true")
+    parser.add_argument("--hugepages", action="store_true", help=HUGEPAGES)
     parser.add_argument("--out", default="benchmarks/results.json")
     args = parser.parse_args(argv)
+    if args.hugepages:  # read by glibc when each worker process starts
+        os.environ["GLIBC_TUNABLES"] = ":".join(
+            filter(None, [os.environ.get("GLIBC_TUNABLES"), "glibc.malloc.hugetlb=1"])
+        )
     results: dict = {"machine": machine(), "peak": matmul_peak()}
     peak = results["peak"]["peak"]
     results["speed"] = [speed(s, args.repeats, args.dtype, peak) for s in args.sizes]

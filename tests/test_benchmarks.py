@@ -1,6 +1,7 @@
 """The benchmark's FLOP count: by hand for one layer, and against XLA's own count."""
 
 import itertools
+import os
 
 import jax
 import numpy as np
@@ -89,3 +90,31 @@ def test_pointwise_layers_are_read_off_the_nets():
     resnet = pointwise_layers("fcn-resnet50", 384)
     assert resnet[(96, 256, 512, 2)] == "res3a_branch1"
     assert all(side in (96, 48) for side, *_ in resnet)  # dilated from stage 4 on: no 24s
+
+
+def test_isolated_contenders_run_in_their_own_process(tmp_path):
+    from benchmarks.isolated import Isolated
+    from benchmarks.timing import calls_per_sample
+
+    # dict(...) is built in the worker: its 'touch' contender creates the file there
+    with Isolated(dict, touch=(tmp_path / "ran").touch, pid=os.getpid) as remote:
+        assert sorted(remote) == ["pid", "touch"]
+        remote["touch"]()
+        assert (tmp_path / "ran").exists()
+        assert remote["pid"].timed(3) >= 0.0
+        assert calls_per_sample(remote["pid"]) >= 1
+        worker = remote["pid"].worker.process
+        assert worker.pid != os.getpid() and worker.is_alive()
+    assert not worker.is_alive()
+
+
+def test_isolated_reports_the_workers_error():
+    from benchmarks.isolated import Isolated
+
+    with pytest.raises(RuntimeError, match="invalid literal for int"):
+        Isolated(int, "not a number")
+    # os.rmdir() without a path: a TypeError in the worker, which stays up for the next call
+    with Isolated(dict, fail=os.rmdir, pid=os.getpid) as remote:
+        with pytest.raises(RuntimeError, match="TypeError"):
+            remote["fail"]()
+        assert remote["pid"].timed(1) >= 0.0

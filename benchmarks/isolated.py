@@ -1,0 +1,103 @@
+"""Contenders built and run in a process of their own, called from this one.
+
+A framework is timed as its users run it: alone in its process, with its own allocator state,
+thread pools and process-start settings (``benchmarks.run --hugepages`` gives both processes
+``GLIBC_TUNABLES``, which glibc reads only when a process starts). ``benchmarks.run`` builds
+each framework's contenders in a worker process (``multiprocessing``'s spawn start) and
+alternates them from the parent; each worker times its calls itself, so the pipe's latency is
+not in the figures. On the 2-core CPU this changed nothing measurable against running both in
+one process (training at 256x256: 1.21x PyTorch, paired range 1.11-1.31, against 1.25x,
+1.21-1.33; one run each): what slows each framework after the other is in the shared kernel
+(README, Performance).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import traceback
+from collections.abc import Callable
+
+from benchmarks.timing import repeat
+
+
+def _serve(conn, factory, args, kwargs) -> None:
+    """Build ``factory(*args, **kwargs)`` (a dict of zero-argument callables, or None for
+    none) and answer (name, calls) requests with the seconds the calls took, until None."""
+    try:
+        contenders = factory(*args, **kwargs) or {}
+    except Exception:  # the parent raises it, with the worker's traceback
+        conn.send(("error", traceback.format_exc()))
+        return
+    conn.send(("ready", sorted(contenders)))
+    while (request := conn.recv()) is not None:
+        name, calls = request
+        try:
+            start = time.perf_counter()
+            repeat(contenders[name], calls)
+            conn.send(("done", time.perf_counter() - start))
+        except Exception:  # likewise
+            conn.send(("error", traceback.format_exc()))
+
+
+class Remote:
+    """One contender of a worker: calling it runs it once there; ``timed(calls)`` gives the
+    seconds of ``calls`` back-to-back calls as the worker measured them."""
+
+    def __init__(self, worker: Isolated, name: str):
+        self.worker, self.name = worker, name
+
+    def __call__(self) -> None:
+        self.timed(1)
+
+    def timed(self, calls: int) -> float:
+        return self.worker.ask((self.name, calls))
+
+
+class Isolated:
+    """``with Isolated(jax_contenders, 256, 256) as ours:`` ``ours`` maps each contender's
+    name to a :class:`Remote`; the worker ends with the block. ``factory`` must be importable
+    by name (a module-level function), as spawn pickles it."""
+
+    def __init__(self, factory: Callable[..., dict | None], *args, **kwargs):
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(
+            target=_serve, args=(child, factory, args, kwargs), daemon=True
+        )
+        self.label = f"{getattr(factory, '__qualname__', factory)}{args}"
+        self.process.start()
+        child.close()
+        try:
+            self.names = self._answer()
+        except RuntimeError:
+            self.close()
+            raise
+
+    def _answer(self):
+        try:
+            kind, value = self.conn.recv()
+        except EOFError:
+            code = self.process.exitcode
+            raise RuntimeError(f"{self.label}: worker ended (exit code {code})") from None
+        if kind == "error":
+            raise RuntimeError(f"{self.label}: in the worker process:\n{value}")
+        return value
+
+    def ask(self, request):
+        self.conn.send(request)
+        return self._answer()
+
+    def __enter__(self) -> dict[str, Remote]:
+        return {name: Remote(self, name) for name in self.names}
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.process.is_alive():
+            self.conn.send(None)
+            self.process.join(timeout=30)
+        if self.process.is_alive():
+            self.process.kill()
+        self.conn.close()
