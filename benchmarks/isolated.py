@@ -7,12 +7,13 @@ each framework's contenders in a worker process (``multiprocessing``'s spawn sta
 alternates them from the parent; each worker times its calls itself, so the pipe's latency is
 not in the figures. On the 2-core CPU this changed nothing measurable against running both in
 one process (training at 256x256: 1.21x PyTorch, paired range 1.11-1.31, against 1.25x,
-1.21-1.33; one run each): what slows each framework after the other is in the shared kernel
-(README, Performance).
+1.21-1.33; one run each, and 1.15x in the full run after): what slows each framework after
+the other is in the shared kernel (README, Performance).
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import time
 import traceback
@@ -78,6 +79,7 @@ class Isolated:
         try:
             kind, value = self.conn.recv()
         except EOFError:
+            self.process.join(timeout=5)
             code = self.process.exitcode
             raise RuntimeError(f"{self.label}: worker ended (exit code {code})") from None
         if kind == "error":
@@ -85,6 +87,8 @@ class Isolated:
         return value
 
     def ask(self, request):
+        """Send a request and wait for its answer (no timeout: a contender that hangs hangs
+        the benchmark, as it would run in-process)."""
         self.conn.send(request)
         return self._answer()
 
@@ -96,7 +100,8 @@ class Isolated:
 
     def close(self) -> None:
         if self.process.is_alive():
-            self.conn.send(None)
+            with contextlib.suppress(OSError):  # it may have ended since
+                self.conn.send(None)
             self.process.join(timeout=30)
         if self.process.is_alive():
             self.process.kill()

@@ -5,11 +5,11 @@ training step, read back with ``jax.profiler.ProfileData``, summed per event nam
 
 For each size and task it prints the wall time per call (back-to-back calls), the device time
 per call of each timeline of the device planes (on an H100 with JAX 0.11.2: one line per CUDA
-stream, one event per kernel) and the events taking the most time, each with the HLO
-instruction that launched it (``hlo_op``: a cuDNN convolution, a fusion, or a command buffer
-grouping several). A device busy for much less than the wall time is waiting on the host
-(launches, dispatch). On a CPU the trace has no device plane and the tables are empty:
-``benchmarks.op_times`` reads the CPU runtime's threads instead.
+stream, one event per kernel) and the events taking the most time, each with the HLO instruction
+that first launched it (``hlo_op``: a cuDNN convolution, a fusion, or a command buffer grouping
+several) and that instruction's JAX operation (``name``: the layer). A device busy for much less
+than the wall time is waiting on the host (launches, dispatch). On a CPU the trace has no device
+plane and the tables are empty: ``benchmarks.op_times`` reads the CPU runtime's threads instead.
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ from jax.profiler import ProfileData
 
 from benchmarks.contenders import jax_contenders
 
-SHOWN_STATS = ("hlo_op", "tf_op", "hlo_module")  # which HLO instruction (and so layer) ran it
+SHOWN_STATS = ("hlo_op", "name")  # the HLO instruction that launched it and its JAX op (layer)
 
 
 def device_events(trace_dir: str) -> tuple[dict[str, dict[str, float]], dict[str, dict]]:
     """Nanoseconds per (timeline, event name) over every device plane of the trace, and the
-    statistics the first event of each name carries (its HLO instruction, on a GPU)."""
+    statistics the first event of each name carries (its HLO instruction, on a GPU). One
+    kernel launched by several instructions (the same cuDNN kernel for several layers) is one
+    entry, named by the first."""
     totals: dict[str, dict[str, float]] = collections.defaultdict(collections.Counter)
     stats: dict[str, dict] = {}
     for path in Path(trace_dir).rglob("*.xplane.pb"):
@@ -64,8 +66,8 @@ def profile(call, calls: int) -> dict:
         timelines[line] = {
             "ms_per_call": sum(events.values()) / calls / 1e6,
             "events": len(events),
-            "top_ms_per_call": {name[:120]: ns / calls / 1e6 for name, ns in top},
-            "top_stats": {name[:120]: stats[name] for name, _ in top},
+            "top_ms_per_call": {name: ns / calls / 1e6 for name, ns in top},
+            "top_stats": {name: stats[name] for name, _ in top},
         }
     return {"wall_ms": wall_ms, "timelines": timelines}
 

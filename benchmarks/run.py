@@ -5,8 +5,8 @@
 
 FCN-8s/VGG16 in ``caffe`` alignment, batch 1, float32 (``--dtype bfloat16`` for ours in
 bfloat16): inference and training-step medians (the two frameworks alternate, each in a process
-of its own; the speed-up is the median, with the range, of the ratios of the two samples
-taken in the same round), achieved
+of its own; the speed-up is the median, with the range, of the ratios of the two samples taken
+in the same round), achieved
 GFLOP/s against the measured matmul peak (FLOPs counted from the layers and checked against
 XLA's count), compile time, compilations and padding over PASCAL-like sizes, peak memory of a
 training step, and the input pipeline's rate against the step rate.
@@ -34,8 +34,9 @@ from benchmarks.timing import alternating_samples, paired_ratios, seconds
 from fcn_jax.data.pipeline import bucket
 
 HUGEPAGES = (
-    "start both frameworks' timing processes with GLIBC_TUNABLES=glibc.malloc.hugetlb=1, so "
-    "that glibc asks for transparent huge pages for the large buffers both allocate each step"
+    "set GLIBC_TUNABLES=glibc.malloc.hugetlb=1 for every process the benchmark starts (both "
+    "frameworks' timing workers, the memory runs, the pipeline's workers), so that glibc asks "
+    "for transparent huge pages for the large buffers each step allocates"
 )
 
 

@@ -15,7 +15,8 @@ matrix product of its k*k shifted copies on a GPU or TPU: on an H100, cuDNN's ke
 of VGG's conv1_1 (3 -> 64 channels over a 698x698 map) ran at 157 GFLOP/s through XLA against
 8,159 in PyTorch, 11 ms of a 22 ms training step (``benchmarks/conv_gradients.py``). On the
 CPU the banded kernel gradient is faster for it (0.16 s against 0.23 s with its forward pass).
-So is a layer whose shifted copies are no larger than its kernel (fc6): on an H100 cuDNN ran
+A layer whose shifted copies are no larger than its kernel (fc6) is one matrix product on
+accelerators too (on the CPU it is one already, below): on an H100 cuDNN ran
 fc6 at 256x256 (7x7, 512 -> 4096 over 15x15) in 1.04 ms and spent another 0.62 ms per call
 converting its 411 MB kernel to its own layout, 1.7 of the 2.6 ms of GPU time of inference
 (``python -m benchmarks.kernels``).
@@ -99,11 +100,12 @@ def winograd_form(x, kernel, pad: int) -> winograd.Minimal | None:
 def im2col_on_accelerator(x, kernel, pad: int) -> bool:
     """Whether a stride-1 convolution of ``x`` (or its shape) is one matrix product of its
     shifted copies on a GPU or TPU: where each output takes few inputs (k*k*in <= FEW_INPUTS,
-    conv1_1 on RGB), or where those copies are no larger than the kernel (output pixels over
-    the batch at most ``out``: fc6, whose 7x7x512x4096 kernel cuDNN re-lays out every call)."""
+    conv1_1 on RGB), or where one image's copies are no larger than the kernel (output pixels
+    per image at most ``out``: fc6, whose 7x7x512x4096 kernel cuDNN re-lays out every call).
+    Counted per image, as ``winograd_form``, so a vmapped and a batched call agree."""
     k, cin, cout = kernel.shape[0], kernel.shape[2], kernel.shape[3]
     rows, cols = x.shape[1] + 2 * pad - k + 1, x.shape[2] + 2 * pad - k + 1
-    return k * k * cin <= FEW_INPUTS or x.shape[0] * max(rows, 0) * max(cols, 0) <= cout
+    return k * k * cin <= FEW_INPUTS or max(rows, 0) * max(cols, 0) <= cout
 
 
 def _native(x, kernel, pad, stride=1, groups=1, dilation=1):

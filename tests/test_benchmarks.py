@@ -1,7 +1,11 @@
-"""The benchmark's FLOP count: by hand for one layer, and against XLA's own count."""
+"""The benchmarks' machinery: the FLOP count (by hand for one layer, and against XLA's own
+count), the layer swaps, the alternating samples and their paired ratios, and contenders run
+in worker processes."""
 
+import functools
 import itertools
 import os
+import time
 
 import jax
 import numpy as np
@@ -96,15 +100,17 @@ def test_isolated_contenders_run_in_their_own_process(tmp_path):
     from benchmarks.isolated import Isolated
     from benchmarks.timing import calls_per_sample
 
+    nap = functools.partial(time.sleep, 0.05)
     # dict(...) is built in the worker: its 'touch' contender creates the file there
-    with Isolated(dict, touch=(tmp_path / "ran").touch, pid=os.getpid) as remote:
-        assert sorted(remote) == ["pid", "touch"]
+    with Isolated(dict, touch=(tmp_path / "ran").touch, nap=nap) as remote:
+        assert sorted(remote) == ["nap", "touch"]
         remote["touch"]()
         assert (tmp_path / "ran").exists()
-        assert remote["pid"].timed(3) >= 0.0
-        assert calls_per_sample(remote["pid"]) >= 1
-        worker = remote["pid"].worker.process
-        assert worker.pid != os.getpid() and worker.is_alive()
+        # the worker's own timing of 3 naps comes back; and it sizes a 0.2 s sample
+        assert 0.15 <= remote["nap"].timed(3) < 1.0
+        assert 2 <= calls_per_sample(remote["nap"]) <= 4
+        worker = remote["nap"].worker.process
+        assert worker.is_alive()
     assert not worker.is_alive()
 
 

@@ -91,6 +91,8 @@ ACCELERATOR_CASES = [  # (case, one matrix product on a GPU)
     (CASES[1], False),  # a wider 3x3 layer: the library's
     (CASES[2], True),  # fc6: 15 output pixels, 32 outputs: copies smaller than the kernel
     ((1, 12, 10, 4, 8, 5, 1, 2, 1), False),  # a 5x5 layer over 120 pixels: the library's
+    ((2, 9, 11, 16, 16, 7, 1, 0, 1), True),  # fc6-like, batch 2: 15 output pixels per image
+    ((2, 9, 11, 16, 12, 7, 1, 0, 1), False),  # 15 output pixels per image > 12 outputs
 ]
 
 

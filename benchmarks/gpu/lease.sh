@@ -1,13 +1,20 @@
 #!/bin/bash
 # The checks of one lease of an NVIDIA GPU machine, in one call (its image has JAX, Flax,
-# Optax, Orbax and PyTorch; grain and ml-collections travel as wheels in .whl/):
+# Optax, Orbax and PyTorch; grain, ml-collections and their needs travel as wheels in .whl/,
+# an ignored folder made with `pip download --no-deps --only-binary=:all: -d .whl ...` for
+# the machine's Python 3.12: array_record dm_tree docstring_parser googleapis_common_protos
+# grain immutabledict ml_collections portpicker promise simple_parsing tensorflow_datasets
+# tensorflow_metadata termcolor toml):
 #   bash benchmarks/gpu/lease.sh OUTDIR [more options of the float32 benchmarks.run]
 # Writes the device-time profile, the float32 benchmark (with compilation, memory and the
-# input pipeline) and the bfloat16 speed rows under OUTDIR; each part runs even if one fails.
+# input pipeline) and the bfloat16 speed rows under OUTDIR; each part after the install runs
+# even if an earlier one fails.
 out=${1:?usage: lease.sh OUTDIR [options]}
 shift
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-  --target /tmp/site .whl/*.whl || exit 1
+if compgen -G ".whl/*.whl" >/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl || exit 1
+fi
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv
 python3 -m benchmarks.kernels --sizes 256 500 --calls 10 --out "$out/kernels_f32.json" \
