@@ -124,3 +124,30 @@ def test_isolated_reports_the_workers_error():
         with pytest.raises(RuntimeError, match="TypeError"):
             remote["fail"]()
         assert remote["pid"].timed(1) >= 0.0
+
+
+def test_kernel_times_sum_each_device_timeline_and_skip_the_host(tmp_path):
+    from jax.profiler import ProfileData
+
+    from benchmarks.kernels import device_events
+
+    # a trace as the GPU runtime writes it: a device plane with one stream's kernels (two
+    # launches of one kernel, the first naming its layer) and a host plane to leave out
+    text = """
+    planes { id: 1 name: "/device:GPU:0"
+      lines { id: 1 name: "Stream #1"
+        events { metadata_id: 1 offset_ps: 0 duration_ps: 2000000
+                 stats { metadata_id: 9 str_value: "fc6" } }
+        events { metadata_id: 1 offset_ps: 3000000 duration_ps: 1000000 }
+        events { metadata_id: 2 offset_ps: 5000000 duration_ps: 500000 } }
+      event_metadata { key: 1 value { id: 1 name: "gemm" } }
+      event_metadata { key: 2 value { id: 2 name: "transpose" } }
+      stat_metadata { key: 9 value { id: 9 name: "name" } } }
+    planes { id: 2 name: "/host:CPU"
+      lines { id: 1 name: "python" events { metadata_id: 1 duration_ps: 9000000 } }
+      event_metadata { key: 1 value { id: 1 name: "gemm" } } }
+    """
+    (tmp_path / "host.xplane.pb").write_bytes(ProfileData.text_proto_to_serialized_xspace(text))
+    totals, stats = device_events(str(tmp_path))
+    assert totals == {"/device:GPU:0 Stream #1": {"gemm": 3000.0, "transpose": 500.0}}  # ns
+    assert stats["gemm"] == {"name": "fc6"}
