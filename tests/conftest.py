@@ -1,10 +1,18 @@
-"""Test set-up: 8 simulated CPU devices, set before jax is imported anywhere."""
+"""Test set-up, before jax is imported anywhere: 8 simulated CPU devices, and XLA's CPU code
+generated without LLVM's optimisation passes. The tests check values, not speed, and most of
+their time is compilation: on three of the slowest tests (late fusion, bfloat16 + remat,
+full-width weights) 89.8 s with the passes against 65.4 s without."""
 
 import os
 
-flag = "--xla_force_host_platform_device_count=8"
-if flag not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
+FLAGS = (
+    "--xla_force_host_platform_device_count=8",
+    "--xla_backend_optimization_level=0",
+    "--xla_llvm_disable_expensive_passes=true",
+)
+for flag in FLAGS:
+    if flag.split("=")[0] not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 

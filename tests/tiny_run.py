@@ -33,7 +33,10 @@ def tiny_flags(**overrides) -> list[str]:
 
 
 def fcn_jax(*args: str, devices: int = 8, **popen) -> subprocess.Popen:
-    """``fcn-jax ARGS`` in a new process with ``devices`` simulated CPU devices."""
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+    """``fcn-jax ARGS`` in a new process with ``devices`` simulated CPU devices (and the
+    tests' other XLA flags)."""
+    count = "--xla_force_host_platform_device_count"
+    others = [f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith(count)]
+    env = {**os.environ, "XLA_FLAGS": " ".join([*others, f"{count}={devices}"])}
     command = [sys.executable, "-m", "fcn_jax.cli", *args]
     return subprocess.Popen(command, env=env, text=True, **popen)
