@@ -1,7 +1,7 @@
 """Contenders built and run in a process of their own, called from this one.
 
 A framework is timed as its users run it: alone in its process, with its own allocator state,
-thread pools and process-start settings (``benchmarks.run --hugepages`` gives both processes
+thread pools and process-start settings (``benchmarks.run --hugepages`` gives the workers
 ``GLIBC_TUNABLES``, which glibc reads only when a process starts). ``benchmarks.run`` builds
 each framework's contenders in a worker process (``multiprocessing``'s spawn start) and
 alternates them from the parent; each worker times its calls itself, so the pipe's latency is
@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import time
 import traceback
 from collections.abc import Callable
 
-from benchmarks.timing import repeat
+from benchmarks.timing import timed
 
 
 def _serve(conn, factory, args, kwargs) -> None:
@@ -34,9 +33,7 @@ def _serve(conn, factory, args, kwargs) -> None:
     while (request := conn.recv()) is not None:
         name, calls = request
         try:
-            start = time.perf_counter()
-            repeat(contenders[name], calls)
-            conn.send(("done", time.perf_counter() - start))
+            conn.send(("done", timed(contenders[name], calls)))
         except Exception:  # likewise
             conn.send(("error", traceback.format_exc()))
 

@@ -18,13 +18,13 @@ import argparse
 import collections
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import jax
 from jax.profiler import ProfileData
 
 from benchmarks.contenders import jax_contenders
+from benchmarks.timing import repeat, timed
 
 SHOWN_STATS = ("hlo_op", "name")  # the HLO instruction that launched it and its JAX op (layer)
 
@@ -49,16 +49,11 @@ def device_events(trace_dir: str) -> tuple[dict[str, dict[str, float]], dict[str
 
 def profile(call, calls: int) -> dict:
     """Wall ms per call and device ms per call per timeline, with its top events."""
-    for _ in range(3):
-        call()
-    start = time.perf_counter()
-    for _ in range(calls):
-        call()
-    wall_ms = (time.perf_counter() - start) / calls * 1e3
+    repeat(call, 3)  # warm-up: compilation and autotuning stay out of the trace
+    wall_ms = timed(call, calls) / calls * 1e3
     with tempfile.TemporaryDirectory() as trace_dir:
         with jax.profiler.trace(trace_dir):
-            for _ in range(calls):
-                call()
+            repeat(call, calls)
         totals, stats = device_events(trace_dir)
     timelines = {}
     for line, events in totals.items():

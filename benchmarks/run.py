@@ -6,10 +6,10 @@
 FCN-8s/VGG16 in ``caffe`` alignment, batch 1, float32 (``--dtype bfloat16`` for ours in
 bfloat16): inference and training-step medians (the two frameworks alternate, each in a process
 of its own; the speed-up is the median, with the range, of the ratios of the two samples taken
-in the same round), achieved
-GFLOP/s against the measured matmul peak (FLOPs counted from the layers and checked against
-XLA's count), compile time, compilations and padding over PASCAL-like sizes, peak memory of a
-training step, and the input pipeline's rate against the step rate.
+in the same round), achieved GFLOP/s against the measured matmul peak (FLOPs counted from the
+layers and checked against XLA's count), compile time, compilations and padding over
+PASCAL-like sizes, peak memory of a training step, and the input pipeline's rate against the
+step rate.
 """
 
 from __future__ import annotations
