@@ -7,6 +7,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from fcn_jax import allocator
 from fcn_jax.layers import Deconv
 from fcn_jax.models import build, layer_types
 from fcn_jax.optim import make_optimizer
@@ -45,7 +46,11 @@ def jax_parts(height: int, width: int, dtype: str = "float32", remat: bool = Fal
     }
 
 
-def jax_contenders(height: int, width: int, **options) -> dict:
+def jax_contenders(height: int, width: int, keep_freed_memory: bool = True, **options) -> dict:
+    """Our inference and training step, in a process that keeps freed memory as
+    ``fcn-jax train`` does (``fcn_jax.allocator``; False leaves glibc's default)."""
+    if keep_freed_memory:
+        allocator.keep_freed_memory()
     parts = jax_parts(height, width, **options)
     box = {"state": parts["state"]}
     image = jax.device_put(parts["batch"]["image"])
@@ -61,8 +66,11 @@ def jax_contenders(height: int, width: int, **options) -> dict:
     return {"infer": infer, "train": train}
 
 
-def torch_contenders(height: int, width: int) -> dict | None:
-    """The same work in PyTorch eager (None without torch), on CUDA where torch sees a GPU."""
+def torch_contenders(height: int, width: int, keep_freed_memory: bool = False) -> dict | None:
+    """The same work in PyTorch eager (None without torch), on CUDA where torch sees a GPU;
+    with glibc's default allocator settings, as PyTorch runs, unless ``keep_freed_memory``."""
+    if keep_freed_memory:
+        allocator.keep_freed_memory()
     try:
         import torch
         import torch.nn.functional as F

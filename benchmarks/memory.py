@@ -64,6 +64,7 @@ def in_subprocess(framework: str, height: int, width: int, **options) -> dict:
 if __name__ == "__main__":
     framework, height, width, *rest = sys.argv[1:]
     options = dict(a.removeprefix("--").split("=", 1) for a in rest)
-    if "remat" in options:
-        options["remat"] = options["remat"] == "True"
+    for flag in ("remat", "keep_freed_memory"):
+        if flag in options:
+            options[flag] = options[flag] == "True"
     print(json.dumps(measure(framework, int(height), int(width), **options)))

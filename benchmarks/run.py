@@ -40,11 +40,20 @@ HUGEPAGES = (
 )
 
 
-def speed(size: int, repeats: int, dtype: str, peak: float) -> dict:
+ALLOCATOR = (
+    "which frameworks' worker processes keep freed memory (fcn_jax/allocator.py): 'ours' "
+    "(default) as fcn-jax train does, with PyTorch as it ships; 'both' gives PyTorch the same "
+    "setting; 'neither' leaves glibc's default in both"
+)
+KEEPS = {"ours": (True, False), "both": (True, True), "neither": (False, False)}
+
+
+def speed(size: int, repeats: int, dtype: str, peak: float, allocator: str = "ours") -> dict:
     """Medians of both frameworks at size x size, with FLOP rates."""
+    ours_keep, theirs_keep = KEEPS[allocator]
     with (
-        Isolated(jax_contenders, size, size, dtype=dtype) as ours,
-        Isolated(torch_contenders, size, size) as theirs,
+        Isolated(jax_contenders, size, size, dtype=dtype, keep_freed_memory=ours_keep) as ours,
+        Isolated(torch_contenders, size, size, keep_freed_memory=theirs_keep) as theirs,
     ):  # each framework in a process of its own (benchmarks/isolated.py says why)
         contenders = {f"jax_{k}": v for k, v in ours.items()}
         contenders |= {f"torch_{k}": v for k, v in theirs.items()}
@@ -52,7 +61,8 @@ def speed(size: int, repeats: int, dtype: str, peak: float) -> dict:
     medians = {name: statistics.median(ts) for name, ts in samples.items()}
     model, shape = jax_model(), (1, size, size, 3)
     flops = {"infer": forward_flops(model, shape), "train": train_flops(model, shape, False)}
-    result = {"size": size, "dtype": dtype, "seconds": medians, "samples": samples, "flops": flops}
+    result = {"size": size, "dtype": dtype, "allocator": allocator, "seconds": medians,
+              "samples": samples, "flops": flops}  # fmt: skip
     for task in ("infer", "train"):
         ours_s = medians[f"jax_{task}"]
         result[f"jax_{task}_gflops"] = flops[task] / ours_s / 1e9
@@ -204,6 +214,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--skip-compile", action="store_true")
     parser.add_argument("--skip-pipeline", action="store_true")
     parser.add_argument("--hugepages", action="store_true", help=HUGEPAGES)
+    parser.add_argument("--allocator", choices=sorted(KEEPS), default="ours", help=ALLOCATOR)
     parser.add_argument("--out", default="benchmarks/results.json")
     args = parser.parse_args(argv)
     if args.hugepages:  # read by glibc when each worker process starts
@@ -212,15 +223,19 @@ def main(argv=None) -> dict:
         )
     results: dict = {"machine": machine(), "peak": matmul_peak()}
     peak = results["peak"]["peak"]
-    results["speed"] = [speed(s, args.repeats, args.dtype, peak) for s in args.sizes]
+    results["speed"] = [
+        speed(s, args.repeats, args.dtype, peak, args.allocator) for s in args.sizes
+    ]
     if not args.skip_compile:
         results["compile"] = [compile_costs(s, args.dtype) for s in args.sizes]
     results["bucketing"] = bucketing()
     if not args.skip_memory:
         size = max(args.sizes)
+        ours_keep, theirs_keep = KEEPS[args.allocator]
+        runs = [("jax", {}), ("jax", {"remat": True}), ("torch", {})]
         results["memory"] = [
-            {**memory.in_subprocess(f, size, size, **o), "size": size}
-            for f, o in (("jax", {}), ("jax", {"remat": True}), ("torch", {}))
+            {**memory.in_subprocess(f, size, size, keep_freed_memory=keep, **o), "size": size}
+            for (f, o), keep in zip(runs, (ours_keep, ours_keep, theirs_keep), strict=True)
         ]
     if not args.skip_pipeline:
         step_s = results["speed"][0]["seconds"]["jax_train"]

@@ -38,6 +38,7 @@ def get_config() -> ConfigDict:
     config.dtype = "float32"  # or "bfloat16": compute in bfloat16, float32 master weights
     config.remat = False  # recompute activations in the backward pass (big images)
     config.compilation_cache = True  # fcn-jax train: XLA's persistent cache in WORKDIR/xla_cache
+    config.keep_freed_memory = True  # fcn-jax train: glibc reuses freed memory (allocator.py)
     config.log_every = 10
     config.keep_checkpoints = 2
     config.num_tiles = 4

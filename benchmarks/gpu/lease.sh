@@ -6,9 +6,9 @@
 # grain immutabledict ml_collections portpicker promise simple_parsing tensorflow_datasets
 # tensorflow_metadata termcolor toml):
 #   bash benchmarks/gpu/lease.sh OUTDIR [more options of the float32 benchmarks.run]
-# Writes the device-time profile, the float32 benchmark (with compilation, memory and the
-# input pipeline) and the bfloat16 speed rows under OUTDIR; each part after the install runs
-# even if an earlier one fails.
+# Writes the float32 benchmark (with compilation, memory and the input pipeline), every
+# net's own speed (benchmarks.archs), the bfloat16 speed rows and the device-time profile
+# under OUTDIR; each part after the install runs even if an earlier one fails.
 out=${1:?usage: lease.sh OUTDIR [options]}
 shift
 if compgen -G ".whl/*.whl" >/dev/null; then
@@ -17,12 +17,14 @@ if compgen -G ".whl/*.whl" >/dev/null; then
 fi
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv
-python3 -m benchmarks.kernels --sizes 256 500 --calls 10 --out "$out/kernels_f32.json" \
-  >"$out/kernels_f32.log" 2>&1
-grep -E "^## |ms per call" "$out/kernels_f32.log"
 python3 -m benchmarks.run --sizes 500 256 --repeats 5 --out "$out/results_f32.json" "$@" \
   >"$out/run_f32.log" 2>&1
 tail -25 "$out/run_f32.log"
+python3 -m benchmarks.archs --size 500 --out "$out/archs_f32.json" >"$out/archs_f32.log" 2>&1
+tail -14 "$out/archs_f32.log"
 python3 -m benchmarks.run --sizes 500 256 --repeats 5 --dtype bfloat16 --skip-memory \
   --skip-pipeline --skip-compile --out "$out/results_bf16.json" >"$out/run_bf16.log" 2>&1
 tail -12 "$out/run_bf16.log"
+python3 -m benchmarks.kernels --sizes 256 500 --calls 10 --out "$out/kernels_f32.json" \
+  >"$out/kernels_f32.log" 2>&1
+grep -E "^## |ms per call" "$out/kernels_f32.log"

@@ -32,6 +32,7 @@ def load_config(overrides: list[str]):
 
 
 def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
+    from fcn_jax.allocator import keep_freed_memory
     from fcn_jax.checkpoint import CheckpointError, CheckpointMismatch
     from fcn_jax.data.datasets import DatasetNotReady
     from fcn_jax.data.folder import FolderError
@@ -42,6 +43,8 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
     from fcn_jax.weights.bundle import BundleError
 
     config = load_config(overrides)
+    if config.get("keep_freed_memory", True):  # before any thread allocates: allocator.py
+        keep_freed_memory()
     if wants_distributed(args.coordinator, args.num_processes, args.process_id):
         start_distributed(args.coordinator, args.num_processes, args.process_id)
         if args.workdir is None:
