@@ -22,7 +22,7 @@ M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -4, -8
 SETTINGS = {
     M_ARENA_MAX: 1,  # one heap: a thread's own arena could not grow past 64 MiB without mmap
     M_MMAP_MAX: 0,  # no buffer gets a mapping of its own, to be unmapped when freed
-    M_TRIM_THRESHOLD: 2**31 - 1,  # never give the top of the heap back
+    M_TRIM_THRESHOLD: -1,  # never give the top of the heap back (2**31 - 1 would, past 2 GiB)
 }
 
 
