@@ -8,7 +8,12 @@ freed, and it trims freed memory off its heaps, so every step faults all its pag
 With freed memory kept, the pages are faulted in once, by the first step.
 
 This is a process-wide setting, so it is made at the edge (``fcn-jax train``, the
-benchmark's worker for this library), never on import.
+benchmark's worker for this library), never on import. Kept memory has one cost: when the
+batch shape changes, the next step's buffers do not fit the holes the last shape left and the
+heap grows (FCN-8s at 500x500, then 500x384 and 384x500, then 500x500 again: resident memory
+4.2 -> 5.8 -> 10.3 GB). The training loop therefore gives the free memory back whenever the
+shape changes and after each validation (:class:`ReleaseOnNewShape`), so steps of one shape
+reuse their pages and resident memory stays near one step's peak.
 """
 
 from __future__ import annotations
@@ -26,15 +31,48 @@ SETTINGS = {
 }
 
 
+def _glibc():
+    """The C library, where it is glibc (whose settings this module makes), else None."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    return ctypes.CDLL("libc.so.6")
+
+
 def keep_freed_memory() -> bool:
     """Make glibc's malloc keep what is freed for reuse (see the module docstring); True when
     it was set, False where the C library is not glibc (musl, macOS), which is left as it is.
-    The process's resident memory then stays at its peak; the peak itself does not grow
-    (``python -m benchmarks.memory`` measures it)."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    Resident memory then stays at its peak; over steps of one shape the peak does not grow
+    (``python -m benchmarks.memory``), over changing shapes see :class:`ReleaseOnNewShape`."""
+    libc = _glibc()
+    if libc is None:
         return False
-    libc = ctypes.CDLL("libc.so.6")
     for parameter, value in SETTINGS.items():
         if libc.mallopt(parameter, value) != 1:
             raise OSError(f"glibc mallopt({parameter}, {value}) refused the setting")
     return True
+
+
+def release_freed_memory() -> None:
+    """Hand the free pages of malloc's heaps back to the system (glibc's ``malloc_trim``); the
+    memory stays the heap's, to be faulted in again when it is used."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+class ReleaseOnNewShape:
+    """Called with each step's batch shape, before the step: releases the free memory
+    (:func:`release_freed_memory`) when the shape differs from the last step's. ``release()``
+    does it unconditionally (after work of other shapes: validation, checkpoints)."""
+
+    def __init__(self, release=release_freed_memory):
+        self._release, self.shape = release, None
+
+    def __call__(self, shape: tuple[int, ...]) -> None:
+        if self.shape is not None and tuple(shape) != self.shape:
+            self._release()
+        self.shape = tuple(shape)
+
+    def release(self) -> None:
+        self._release()
+        self.shape = None

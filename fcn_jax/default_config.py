@@ -38,7 +38,10 @@ def get_config() -> ConfigDict:
     config.dtype = "float32"  # or "bfloat16": compute in bfloat16, float32 master weights
     config.remat = False  # recompute activations in the backward pass (big images)
     config.compilation_cache = True  # fcn-jax train: XLA's persistent cache in WORKDIR/xla_cache
-    config.keep_freed_memory = True  # fcn-jax train: glibc reuses freed memory (allocator.py)
+    # fcn-jax train: glibc keeps freed memory for the next step (allocator.py): 'on', 'off', or
+    # 'auto': on when every batch has one shape (crop_size > 0), where it saves each step's page
+    # faults; with whole images of mixed shapes it saved nothing and cost 2 GB more RSS
+    config.keep_freed_memory = "auto"
     config.log_every = 10
     config.keep_checkpoints = 2
     config.num_tiles = 4

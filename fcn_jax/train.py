@@ -13,6 +13,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from fcn_jax.allocator import ReleaseOnNewShape
 from fcn_jax.checkpoint import Checkpoints, check_same_net, check_writable
 from fcn_jax.data.datasets import open_dataset
 from fcn_jax.data.pipeline import INPUTS, model_input, pad_to, train_batches
@@ -208,6 +209,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     plain_every = max(config.log_every, total // 20)  # progress lines when not on a terminal
     placed = parallel.place_state(state)
     del state  # donated to the first step
+    on_new_shape = ReleaseOnNewShape()
     try:
         with progress_bar(primary) as bar, StopSignals() as signals:
             task = bar.add_task("train", total=total, completed=first, loss=0.0, rate=0.0)
@@ -217,6 +219,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
                     local = pad_to(local, *max_over_processes(local["image"].shape[1:3]))
                 padded += local["label"].size
                 real += int((local["label"] != VOID).sum())
+                on_new_shape(local["image"].shape)  # freed memory kept: fcn_jax/allocator.py
                 placed, metrics = train_step(placed, parallel.place_batch(local))
                 loss, grad_norm = float(metrics["loss"]), float(metrics["grad_norm"])
                 if not (math.isfinite(loss) and math.isfinite(grad_norm)):
@@ -255,6 +258,8 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
                     result = validate(step, variables_of(canonical))
                 if saved:
                     save(step, canonical, result if evaluated else None)
+                if evaluated or saved:  # their buffers' holes would not fit the next step's
+                    on_new_shape.release()
                 if stop:
                     checkpoints.wait()
                     raise TrainingInterrupted(step, stop, workdir)

@@ -31,6 +31,16 @@ def load_config(overrides: list[str]):
     return values.config
 
 
+def keeps_freed_memory(setting: str, crop_size: int) -> bool:
+    """``config.keep_freed_memory``: 'on', 'off', or 'auto' (on when training crops make every
+    batch one shape)."""
+    choices = {"on": True, "off": False, "auto": crop_size > 0}
+    if setting not in choices:
+        raise SystemExit(f"fcn-jax train: config.keep_freed_memory must be 'auto', 'on' or "
+                         f"'off', got {setting!r}")  # fmt: skip
+    return choices[setting]
+
+
 def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
     from fcn_jax.allocator import keep_freed_memory
     from fcn_jax.checkpoint import CheckpointError, CheckpointMismatch
@@ -43,8 +53,8 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
     from fcn_jax.weights.bundle import BundleError
 
     config = load_config(overrides)
-    if config.get("keep_freed_memory", True):  # before any thread allocates: allocator.py
-        keep_freed_memory()
+    if keeps_freed_memory(config.get("keep_freed_memory", "auto"), config.get("crop_size", 0)):
+        keep_freed_memory()  # before any thread allocates: fcn_jax/allocator.py
     if wants_distributed(args.coordinator, args.num_processes, args.process_id):
         start_distributed(args.coordinator, args.num_processes, args.process_id)
         if args.workdir is None:
