@@ -3,11 +3,12 @@
     python -m benchmarks.archs --archs fcn8s fcn-resnet101 --size 512
     python -m benchmarks.archs --archs fcn32s --size 64 --width 0.0625 --repeats 1  # a smoke run
 
-Batch 1, float32 unless ``--dtype bfloat16``, SGD as the reference solver with the bilinear
-deconvolutions frozen. ``benchmarks.run`` is the comparison with PyTorch (FCN-8s/VGG16 only);
-this is for the other nets (AlexNet, GoogLeNet and the dilated ResNets), on whatever JAX runs
-on. Each figure is the median of ``--repeats`` samples (``benchmarks.timing``), and the FLOP
-rate counts a direct convolution's FLOPs from the layers (``benchmarks.flops``).
+Batch 1, float32 (``--dtype bfloat16`` computes the training step in bfloat16), SGD as the
+reference solver with the bilinear deconvolutions frozen. ``benchmarks.run`` is the comparison
+with PyTorch (FCN-8s/VGG16 only); this is for the other nets (AlexNet, GoogLeNet and the
+dilated ResNets), on whatever JAX runs on. Each figure is the median of ``--repeats`` samples
+(``benchmarks.timing``), and the FLOP rate counts a direct convolution's FLOPs from the layers
+(``benchmarks.flops``).
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--peak", type=float, help="matmul GFLOP/s (default: measured)")
     parser.add_argument("--out", help="write the rows as JSON here")
     args = parser.parse_args(argv)
-    keep_freed_memory()  # as fcn-jax train runs (fcn_jax/allocator.py)
+    keep_freed_memory()  # one shape throughout, as fcn-jax train with crops (allocator.py)
     peak = args.peak or matmul_peak()["peak"]
     print(f"{jax.devices()[0].device_kind}, matmul peak {peak:.0f} GFLOP/s, size {args.size}")
     print("| net | infer ms | img/s | of peak | train ms | img/s | of peak |")
@@ -92,11 +93,11 @@ def main(argv=None) -> list[dict]:
     for arch in args.archs:
         row = measure(arch, args.size, args.repeats, peak, width=args.width, dtype=args.dtype)
         rows.append(row)
+        if args.out:  # after each net, so a run stopped part-way keeps what it measured
+            Path(args.out).write_text(json.dumps({"peak": peak, "rows": rows}, indent=2))
         print(f"| {arch} | " + " | ".join(
             f"{row[f'{t}_ms']:.1f} | {row[f'{t}_images_per_s']:.1f} | {row[f'{t}_of_peak']:.0%}"
             for t in ("infer", "train")) + " |", flush=True)  # fmt: skip
-    if args.out:
-        Path(args.out).write_text(json.dumps({"peak": peak, "rows": rows}, indent=2))
     return rows
 
 

@@ -46,9 +46,10 @@ def jax_parts(height: int, width: int, dtype: str = "float32", remat: bool = Fal
     }
 
 
-def jax_contenders(height: int, width: int, keep_freed_memory: bool = True, **options) -> dict:
-    """Our inference and training step, in a process that keeps freed memory as
-    ``fcn-jax train`` does (``fcn_jax.allocator``; False leaves glibc's default)."""
+def jax_contenders(height: int, width: int, keep_freed_memory: bool = False, **options) -> dict:
+    """Our inference and training step; ``keep_freed_memory`` makes the process keep freed
+    memory as ``fcn-jax train`` does with crops (``fcn_jax.allocator``; ``benchmarks.run``
+    asks for it by default)."""
     if keep_freed_memory:
         allocator.keep_freed_memory()
     parts = jax_parts(height, width, **options)

@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import time
 from pathlib import Path
 
@@ -134,6 +135,20 @@ def torch_version() -> str | None:
     return f"{torch.__version__} on {'cuda' if torch.cuda.is_available() else 'cpu'}"
 
 
+def commit() -> str | None:
+    """The checkout's commit, with '+changes' when the tree differs from it (None outside git)."""
+    here = Path(__file__).parent
+
+    def git(*args):
+        done = subprocess.run(["git", *args], cwd=here, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    head = git("rev-parse", "--short", "HEAD")
+    if head is None:
+        return None
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def machine() -> dict:
     return {
         "cpu": platform.processor() or platform.machine(),
@@ -144,6 +159,7 @@ def machine() -> dict:
         "devices": [d.device_kind for d in jax.local_devices()],
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
+        "commit": commit(),
         "date": time.strftime("%Y-%m-%d"),
     }
 

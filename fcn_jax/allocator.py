@@ -12,8 +12,10 @@ benchmark's worker for this library), never on import. Kept memory has one cost:
 batch shape changes, the next step's buffers do not fit the holes the last shape left and the
 heap grows (FCN-8s at 500x500, then 500x384 and 384x500, then 500x500 again: resident memory
 4.2 -> 5.8 -> 10.3 GB). The training loop therefore gives the free memory back whenever the
-shape changes and after each validation (:class:`ReleaseOnNewShape`), so steps of one shape
-reuse their pages and resident memory stays near one step's peak.
+shape changes and after each validation (:class:`ReleaseOnNewShape`): steps of one shape
+reuse their pages, and the same run peaked at 6.3 GB against 4.3 GB without kept memory, with
+no faster steps; so ``fcn-jax train`` keeps freed memory only where crops give every batch
+one shape (``config.keep_freed_memory='auto'``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ def _glibc():
     return ctypes.CDLL("libc.so.6")
 
 
+_kept = {"freed memory": False}  # mirrors the process-wide glibc setting made below
+
+
 def keep_freed_memory() -> bool:
     """Make glibc's malloc keep what is freed for reuse (see the module docstring); True when
     it was set, False where the C library is not glibc (musl, macOS), which is left as it is.
@@ -49,23 +54,37 @@ def keep_freed_memory() -> bool:
     for parameter, value in SETTINGS.items():
         if libc.mallopt(parameter, value) != 1:
             raise OSError(f"glibc mallopt({parameter}, {value}) refused the setting")
+    _kept["freed memory"] = True
     return True
 
 
+def kept() -> bool:
+    """Whether :func:`keep_freed_memory` has taken effect in this process."""
+    return _kept["freed memory"]
+
+
 def release_freed_memory() -> None:
-    """Hand the free pages of malloc's heaps back to the system (glibc's ``malloc_trim``); the
-    memory stays the heap's, to be faulted in again when it is used."""
+    """Hand the free memory of malloc's heaps back to the system (glibc's ``malloc_trim``: the
+    heap's top is cut, free pages inside it are dropped and faulted in again when used)."""
     libc = _glibc()
     if libc is not None:
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
         libc.malloc_trim(0)
+
+
+def release_if_kept() -> None:
+    """:func:`release_freed_memory` where freed memory is kept, else nothing (glibc's default
+    already returns large blocks, and that default is left as it is)."""
+    if kept():
+        release_freed_memory()
 
 
 class ReleaseOnNewShape:
     """Called with each step's batch shape, before the step: releases the free memory
-    (:func:`release_freed_memory`) when the shape differs from the last step's. ``release()``
+    (:func:`release_if_kept`) when the shape differs from the last step's. ``release()``
     does it unconditionally (after work of other shapes: validation, checkpoints)."""
 
-    def __init__(self, release=release_freed_memory):
+    def __init__(self, release=release_if_kept):
         self._release, self.shape = release, None
 
     def __call__(self, shape: tuple[int, ...]) -> None:

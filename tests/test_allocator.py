@@ -1,90 +1,107 @@
-"""``fcn_jax.allocator.keep_freed_memory``: a buffer freed and allocated again is not faulted
-in again, which is what spares a CPU training step its page faults."""
+"""``fcn_jax.allocator``: with freed memory kept, a buffer freed and allocated again is not
+faulted in again (what spares a CPU training step its page faults); released memory leaves the
+process; the training loop releases only when the batch shape changes and memory is kept."""
 
+import os
+import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from fcn_jax import allocator
 
-# Allocate, fill and free a buffer of argv[2] MiB four times, and print the page faults of the
-# last three rounds: a buffer faulted in afresh costs MiB * 256 (4 KiB pages).
-ROUNDS = """
-import ctypes, resource, sys
-from fcn_jax.allocator import keep_freed_memory
-if sys.argv[1] == "keep":
-    assert keep_freed_memory()
+GLIBC = pytest.mark.skipif(
+    sys.platform != "linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc"
+)
+
+# The child's set-up: transparent huge pages off for it (a host set to 'always' would serve a
+# buffer with 2 MiB pages, 512x fewer faults), and a malloc/free taking 64-bit sizes.
+PROLOGUE = """
+import ctypes, os, resource, sys, threading
+from fcn_jax.allocator import keep_freed_memory, release_freed_memory
 libc = ctypes.CDLL("libc.so.6")
+libc.prctl(41, 1, 0, 0, 0)  # PR_SET_THP_DISABLE
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
 libc.free.argtypes = [ctypes.c_void_p]
-size = int(sys.argv[2]) << 20
-def round_():
+def fill_and_free(size):
     buffer = libc.malloc(size)
     assert buffer, "malloc failed"
     ctypes.memset(buffer, 1, size)
     libc.free(buffer)
+"""
+
+# Allocate, fill and free a buffer of argv[2] MiB four times, each time in a new thread (as
+# XLA's worker threads do), and print the page faults of the last three rounds.
+ROUNDS = (
+    PROLOGUE
+    + """
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+def round_():
+    thread = threading.Thread(target=fill_and_free, args=(int(sys.argv[2]) << 20,))
+    thread.start()
+    thread.join()
 round_()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(3):
     round_()
 print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
+)
+
+# With freed memory kept, fill and free 512 MiB, then release it; print the resident MiB after
+# the free and after the release (from /proc/self/statm).
+RELEASE = (
+    PROLOGUE
+    + """
+assert keep_freed_memory()
+def resident():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") >> 20
+fill_and_free(512 << 20)
+kept = resident()
+release_freed_memory()
+print(kept, resident())
+"""
+)
+
+
+def child(code: str, *args: str) -> str:
+    """Run ``code`` in a fresh Python with this checkout first on its path and no
+    ``GLIBC_TUNABLES`` of the caller's; its output."""
+    root = str(Path(__file__).resolve().parents[1])
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          env=env, cwd=root, check=True)  # fmt: skip
+    return done.stdout
 
 
 def faults_of_three_rounds(mode: str, mib: int) -> int:
-    env = {"PATH": "/usr/bin:/bin"}  # no GLIBC_TUNABLES from the caller
-    done = subprocess.run(
-        [sys.executable, "-c", ROUNDS, mode, str(mib)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    return int(done.stdout.split()[-1])
+    return int(child(ROUNDS, mode, str(mib)).split()[-1])
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="glibc's malloc")
+@GLIBC
 def test_freed_buffers_are_reused_without_page_faults():
-    assert faults_of_three_rounds("default", 64) > 3 * 64 * 256 * 0.9  # mapped afresh each time
-    # the first round's pages are reused, also past 2 GiB, where glibc's largest trim threshold
-    # short of "never" (2**31 - 1 bytes) would still hand them back (a step at 500x500 frees
-    # more than that)
+    pages = 64 * 2**20 // os.sysconf("SC_PAGE_SIZE")
+    assert faults_of_three_rounds("default", 64) > 3 * pages * 0.9  # mapped afresh each time
+    # the first round's pages are reused, by every thread, also past 2 GiB, where glibc's
+    # largest trim threshold short of "never" (2**31 - 1 bytes) would still hand them back (a
+    # step at 500x500 frees more than that)
     assert faults_of_three_rounds("keep", 2560) < 1_000
+
+
+@GLIBC
+def test_released_memory_leaves_the_process():
+    kept, released = map(int, child(RELEASE).split())
+    assert kept - released > 500  # MiB: the freed buffer was resident, and no longer is
 
 
 def test_other_c_libraries_are_left_as_they_are(monkeypatch):
     monkeypatch.setattr(allocator.platform, "libc_ver", lambda: ("musl", "1.2"))
     monkeypatch.setattr(allocator.ctypes, "CDLL", lambda name: pytest.fail("libc opened"))
     assert allocator.keep_freed_memory() is False
-
-
-# Allocate, fill and free a 512 MiB buffer with freed memory kept, then release it; print the
-# resident MiB after the free and after the release (from /proc/self/statm, 4 KiB pages).
-RELEASE = """
-import ctypes, os
-from fcn_jax.allocator import keep_freed_memory, release_freed_memory
-assert keep_freed_memory()
-libc = ctypes.CDLL("libc.so.6")
-libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
-libc.free.argtypes = [ctypes.c_void_p]
-def resident():
-    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") >> 20
-buffer = libc.malloc(512 << 20)
-ctypes.memset(buffer, 1, 512 << 20)
-libc.free(buffer)
-kept = resident()
-release_freed_memory()
-print(kept, resident())
-"""
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="glibc's malloc")
-def test_released_memory_leaves_the_process():
-    done = subprocess.run([sys.executable, "-c", RELEASE], capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin"}, check=True)  # fmt: skip
-    kept, released = map(int, done.stdout.split())
-    assert kept - released > 500  # MiB: the freed buffer was resident, and no longer is
 
 
 def test_memory_is_released_when_the_step_shape_changes():
@@ -96,6 +113,17 @@ def test_memory_is_released_when_the_step_shape_changes():
     on_new_shape.release()  # after a validation: and the next step, whatever its shape, reuses
     on_new_shape((8, 96, 128, 3))
     assert len(released) == 2
+
+
+def test_the_loop_releases_only_where_freed_memory_is_kept(monkeypatch):
+    released = []
+    monkeypatch.setattr(allocator, "release_freed_memory", lambda: released.append(True))
+    monkeypatch.setitem(allocator._kept, "freed memory", False)
+    allocator.ReleaseOnNewShape().release()
+    assert released == []  # glibc's default is left as it is
+    monkeypatch.setitem(allocator._kept, "freed memory", True)
+    allocator.ReleaseOnNewShape().release()
+    assert released == [True]
 
 
 def test_auto_keeps_freed_memory_only_when_crops_fix_the_batch_shape():

@@ -151,3 +151,20 @@ def test_kernel_times_sum_each_device_timeline_and_skip_the_host(tmp_path):
     totals, stats = device_events(str(tmp_path))
     assert totals == {"/device:GPU:0 Stream #1": {"gemm": 3000.0, "transpose": 500.0}}  # ns
     assert stats["gemm"] == {"name": "fc6"}
+
+
+def test_the_table_reads_in_milliseconds_where_calls_take_milliseconds():
+    from benchmarks.run import table
+
+    def results(ours: float, theirs: float) -> dict:
+        row = {"size": 500, "seconds": {}}
+        for task in ("infer", "train"):
+            row["seconds"] |= {f"jax_{task}": ours, f"torch_{task}": theirs}
+            row |= {f"jax_{task}_gflops": 100.0, f"jax_{task}_of_peak": 0.5,
+                    f"{task}_speedup_vs_torch": theirs / ours}  # fmt: skip
+        return {"speed": [row], "peak": {"peak": 200.0}}
+
+    on_gpu = table(results(0.002353, 0.00364))
+    assert "ours (ms) | PyTorch (ms)" in on_gpu and "| 2.353 | 3.640 | 1.55x" in on_gpu
+    on_cpu = table(results(4.021, 8.866))
+    assert "ours (s) | PyTorch (s)" in on_cpu and "| 4.021 | 8.866 | 2.20x" in on_cpu

@@ -42,7 +42,12 @@ def keeps_freed_memory(setting: str, crop_size: int) -> bool:
 
 
 def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
-    from fcn_jax.allocator import keep_freed_memory
+    config = load_config(overrides)
+    if keeps_freed_memory(config.get("keep_freed_memory", "auto"), config.get("crop_size", 0)):
+        from fcn_jax.allocator import keep_freed_memory
+
+        keep_freed_memory()  # before jax and its threads are loaded: fcn_jax/allocator.py
+
     from fcn_jax.checkpoint import CheckpointError, CheckpointMismatch
     from fcn_jax.data.datasets import DatasetNotReady
     from fcn_jax.data.folder import FolderError
@@ -52,9 +57,6 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
     from fcn_jax.transplant import InitError
     from fcn_jax.weights.bundle import BundleError
 
-    config = load_config(overrides)
-    if keeps_freed_memory(config.get("keep_freed_memory", "auto"), config.get("crop_size", 0)):
-        keep_freed_memory()  # before any thread allocates: fcn_jax/allocator.py
     if wants_distributed(args.coordinator, args.num_processes, args.process_id):
         start_distributed(args.coordinator, args.num_processes, args.process_id)
         if args.workdir is None:
