@@ -4,6 +4,7 @@ in worker processes."""
 
 import functools
 import itertools
+import json
 import os
 import time
 
@@ -168,3 +169,23 @@ def test_the_table_reads_in_milliseconds_where_calls_take_milliseconds():
     assert "ours (ms) | PyTorch (ms)" in on_gpu and "| 2.353 | 3.640 | 1.55x" in on_gpu
     on_cpu = table(results(4.021, 8.866))
     assert "ours (s) | PyTorch (s)" in on_cpu and "| 4.021 | 8.866 | 2.20x" in on_cpu
+
+
+def test_archs_times_each_net_and_writes_its_row_as_it_goes(tmp_path, monkeypatch):
+    from benchmarks import archs
+
+    written = []
+    real_write = archs.Path.write_text
+    monkeypatch.setattr(archs, "keep_freed_memory", lambda: False)  # a process-wide setting
+    monkeypatch.setattr(archs.Path, "write_text",
+                        lambda self, text: written.append(len(json.loads(text)["rows"]))
+                        or real_write(self, text))  # fmt: skip
+    out = tmp_path / "archs.json"
+    rows = archs.main(["--archs", "fcn32s", "fcn-alexnet", "--size", "32", "--width", "0.03125",
+                       "--repeats", "1", "--peak", "100", "--out", str(out)])  # fmt: skip
+    assert written == [1, 2]  # the file holds every net measured so far
+    assert [r["arch"] for r in rows] == ["fcn32s", "fcn-alexnet"]
+    assert json.loads(out.read_text())["rows"] == rows
+    for row in rows:
+        assert row["train_ms"] > row["infer_ms"] > 0
+        assert row["train_images_per_s"] == pytest.approx(1e3 / row["train_ms"])
