@@ -4,12 +4,12 @@
     python -m benchmarks.run --sizes 256 --repeats 3 --skip-memory --skip-compile
 
 FCN-8s/VGG16 in ``caffe`` alignment, batch 1, float32 (``--dtype bfloat16`` for ours in
-bfloat16): inference and training-step medians (the two frameworks alternate, each in a process
-of its own; the speed-up is the median, with the range, of the ratios of the two samples taken
-in the same round), achieved GFLOP/s against the measured matmul peak (FLOPs counted from the
-layers and checked against XLA's count), compile time, compilations and padding over
-PASCAL-like sizes, peak memory of a training step, and the input pipeline's rate against the
-step rate.
+bfloat16; our worker keeps freed memory unless ``--allocator`` says otherwise): inference and
+training-step medians (the two frameworks alternate, each in a process of its own; the speed-up
+is the median, with the range, of the ratios of the two samples taken in the same round),
+achieved GFLOP/s against the measured matmul peak (FLOPs counted from the layers and checked
+against XLA's count), compile time, compilations and padding over PASCAL-like sizes, peak memory
+of a training step, and the input pipeline's rate against the step rate.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ HUGEPAGES = (
 
 ALLOCATOR = (
     "which frameworks' worker processes keep freed memory (fcn_jax/allocator.py): 'ours' "
-    "(default) as fcn-jax train does, with PyTorch as it ships; 'both' gives PyTorch the same "
-    "setting; 'neither' leaves glibc's default in both"
+    "(default) as fcn-jax train does with crops, with PyTorch as it ships; 'both' gives "
+    "PyTorch the same setting; 'neither' leaves glibc's default in both"
 )
 KEEPS = {"ours": (True, False), "both": (True, True), "neither": (False, False)}
 
