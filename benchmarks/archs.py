@@ -19,51 +19,24 @@ import statistics
 from pathlib import Path
 
 import jax
-import numpy as np
 
-from benchmarks.contenders import SGD, inputs
+from benchmarks.contenders import jax_contenders, jax_model
 from benchmarks.flops import forward_flops, train_flops
 from benchmarks.peak import matmul_peak
 from benchmarks.timing import calls_per_sample, timed
 from fcn_jax.allocator import keep_freed_memory
-from fcn_jax.layers import Deconv
-from fcn_jax.models import ARCHS, build, layer_types
-from fcn_jax.optim import make_optimizer
-from fcn_jax.steps import init_state, make_train_step, variables_of
-
-CLASSES = 21
+from fcn_jax.models import ARCHS
 
 
-def contenders(arch: str, size: int, width: float = 1.0, dtype: str = "float32") -> dict:
-    """'infer' and 'train' of ``arch`` at size x size, as zero-argument callables."""
-    model = build(arch, CLASSES, width=width)
-    shape = (1, size, size, 3)
-    shapes = jax.eval_shape(model.init, jax.random.key(0), jax.ShapeDtypeStruct(shape, np.float32))
-    frozen = [n for n, kind in layer_types(model).items() if kind is Deconv]
-    tx = make_optimizer(shapes["params"], name="sgd", frozen_layers=frozen, **SGD)
-    box = {"state": init_state(model, tx, shape, seed=0)}
-    image, label = inputs(size, size)
-    batch = jax.device_put({"image": image, "label": label})
-    apply = jax.jit(lambda variables, x: model.apply(variables, x))
-    step = make_train_step(model, tx, normalize="sum", dtype=dtype)
-
-    def infer():
-        apply(variables_of(box["state"]), batch["image"]).block_until_ready()
-
-    def train():
-        box["state"], metrics = step(box["state"], batch)
-        metrics["loss"].block_until_ready()
-
-    return {"model": model, "shape": shape, "infer": infer, "train": train}
-
-
-def measure(arch: str, size: int, repeats: int, peak: float, **options) -> dict:
-    parts = contenders(arch, size, **options)
-    flops = {
-        "infer": forward_flops(parts["model"], parts["shape"]),
-        "train": train_flops(parts["model"], parts["shape"], False),
-    }
-    row = {"arch": arch, "size": size, **options}
+def measure(
+    arch: str, size: int, repeats: int, peak: float, width: float = 1.0, dtype: str = "float32"
+) -> dict:
+    """Medians of ``arch``'s inference and training step at size x size, as ms, images/s and
+    the share of ``peak`` (GFLOP/s)."""
+    parts = jax_contenders(size, size, arch=arch, channels=width, dtype=dtype)
+    model, shape = jax_model(arch, width), (1, size, size, 3)
+    flops = {"infer": forward_flops(model, shape), "train": train_flops(model, shape, False)}
+    row = {"arch": arch, "size": size, "width": width, "dtype": dtype}
     for task in ("infer", "train"):
         fn = parts[task]
         fn()  # compiles

@@ -11,7 +11,7 @@ from fcn_jax import allocator
 from fcn_jax.layers import Deconv
 from fcn_jax.models import build, layer_types
 from fcn_jax.optim import make_optimizer
-from fcn_jax.steps import init_state, make_train_step
+from fcn_jax.steps import as_variables, init_state, make_train_step, variables_of
 
 ARCH, CLASSES = "fcn8s", 21
 SGD = {"learning_rate": 1e-10, "momentum": 0.99, "weight_decay": 5e-4}  # the reference solver
@@ -23,14 +23,23 @@ def inputs(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
     return image, rng.integers(0, CLASSES, (1, height, width)).astype(np.int32)
 
 
-def jax_model():
-    """Our FCN-8s/VGG16, ``caffe`` alignment (parameters are made by ``init``)."""
-    return build(ARCH, CLASSES, align="caffe")
+def jax_model(arch: str = ARCH, channels: float = 1.0):
+    """Our FCN (FCN-8s/VGG16 unless ``arch``), ``caffe`` alignment where it applies, every
+    channel count scaled by ``channels`` (parameters are made by ``init``)."""
+    return build(arch, CLASSES, width=channels)
 
 
-def jax_parts(height: int, width: int, dtype: str = "float32", remat: bool = False) -> dict:
-    """'model', 'tx', 'state', 'batch', the jitted 'infer' and 'train_step' of our FCN-8s."""
-    model = jax_model()
+def jax_parts(
+    height: int,
+    width: int,
+    dtype: str = "float32",
+    remat: bool = False,
+    arch: str = ARCH,
+    channels: float = 1.0,
+) -> dict:
+    """'model', 'tx', 'state', 'batch', the jitted 'infer' (of params or variables) and
+    'train_step' of our FCN (``jax_model``)."""
+    model = jax_model(arch, channels)
     shape = (1, height, width, 3)
     shapes = jax.eval_shape(model.init, jax.random.key(0), jax.ShapeDtypeStruct(shape, np.float32))
     frozen = [n for n, kind in layer_types(model).items() if kind is Deconv]
@@ -41,24 +50,23 @@ def jax_parts(height: int, width: int, dtype: str = "float32", remat: bool = Fal
         "tx": tx,
         "state": init_state(model, tx, shape, seed=0),
         "batch": {"image": image, "label": label},
-        "infer": jax.jit(lambda params, x: model.apply({"params": params}, x)),
+        "infer": jax.jit(lambda variables, x: model.apply(as_variables(variables), x)),
         "train_step": make_train_step(model, tx, normalize="sum", dtype=dtype, remat=remat),
     }
 
 
 def jax_contenders(height: int, width: int, keep_freed_memory: bool = False, **options) -> dict:
-    """Our inference and training step; ``keep_freed_memory`` makes the process keep freed
-    memory as ``fcn-jax train`` does with crops (``fcn_jax.allocator``; ``benchmarks.run``
-    asks for it by default)."""
+    """Our inference and training step (``options`` as ``jax_parts``); ``keep_freed_memory``
+    makes the process keep freed memory as ``fcn-jax train`` does with crops
+    (``fcn_jax.allocator``; ``benchmarks.run`` asks for it by default)."""
     if keep_freed_memory:
         allocator.keep_freed_memory()
     parts = jax_parts(height, width, **options)
     box = {"state": parts["state"]}
-    image = jax.device_put(parts["batch"]["image"])
     batch = jax.device_put(parts["batch"])
 
     def infer():
-        parts["infer"](box["state"].params, image).block_until_ready()
+        parts["infer"](variables_of(box["state"]), batch["image"]).block_until_ready()
 
     def train():
         box["state"], metrics = parts["train_step"](box["state"], batch)

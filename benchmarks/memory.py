@@ -16,10 +16,17 @@ from pathlib import Path
 def peak_rss_mib() -> float:
     """This process's peak resident memory (Linux VmHWM; ``ru_maxrss`` would carry the
     parent's peak over ``exec``)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+    peak = status_mib("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def status_mib(field: str) -> float | None:
+    """A memory field of /proc/self/status in MiB (``VmRSS``: resident now), None off Linux."""
+    status = Path("/proc/self/status")
+    for line in status.read_text().splitlines() if status.exists() else ():
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return None
 
 
 def measure(framework: str, height: int, width: int, steps: int = 2, **options) -> dict:

@@ -250,11 +250,10 @@ def main(argv=None) -> dict:
     results["bucketing"] = bucketing()
     if not args.skip_memory:
         size = max(args.sizes)
-        ours_keep, theirs_keep = KEEPS[args.allocator]
-        runs = [("jax", {}), ("jax", {"remat": True}), ("torch", {})]
+        ours, theirs = ({"keep_freed_memory": keep} for keep in KEEPS[args.allocator])
+        runs = [("jax", ours), ("jax", {**ours, "remat": True}), ("torch", theirs)]
         results["memory"] = [
-            {**memory.in_subprocess(f, size, size, keep_freed_memory=keep, **o), "size": size}
-            for (f, o), keep in zip(runs, (ours_keep, ours_keep, theirs_keep), strict=True)
+            {**memory.in_subprocess(f, size, size, **o), "size": size} for f, o in runs
         ]
     if not args.skip_pipeline:
         step_s = results["speed"][0]["seconds"]["jax_train"]

@@ -3,21 +3,21 @@
 A CPU training step allocates gigabytes of buffers and frees them. glibc's malloc serves
 each buffer above 32 MiB with a fresh ``mmap`` and returns it with ``munmap`` when it is
 freed, and it trims freed memory off its heaps, so every step faults all its pages in again:
-329,000 page faults per step of FCN-8s at 256x256, 0.6-0.7 s of kernel time alone and
-2.4-2.5 s right after another framework's step on the same 2 cores (README, Performance).
-With freed memory kept, the pages are faulted in once, by the first step (at 500x500: 576,701
-faults and 1.1 s of kernel time per step before, none after; compilation takes about 15%
-longer, as LLVM's threads then share one heap).
+576,796 page faults and 1.12 s of kernel time per step of FCN-8s at 500x500 alone, more right
+after another framework's step on the same cores (``python -m benchmarks.freed_memory``;
+README, Performance). With freed memory kept, the pages are faulted in once and reused (no
+faults per step after that); compiling takes 15-25% longer, as LLVM's threads then share one
+heap.
 
 This is a process-wide setting, so it is made at the edge (``fcn-jax train``, the
 benchmark's worker for this library), never on import. Kept memory has one cost: when the
 batch shape changes, the next step's buffers do not fit the holes the last shape left and the
-heap grows (FCN-8s at 500x500, then 500x384 and 384x500, then 500x500 again: resident memory
-4.2 -> 5.8 -> 10.3 GB). The training loop therefore gives the free memory back whenever the
-shape changes and after each validation (:class:`ReleaseOnNewShape`): steps of one shape
-reuse their pages, and the same run peaked at 6.3 GB against 4.3 GB without kept memory, with
-no faster steps; so ``fcn-jax train`` keeps freed memory only where crops give every batch
-one shape (``config.keep_freed_memory='auto'``).
+heap grows (FCN-8s at 500x500, 500x384, 384x500, 500x500: 8.3 GB resident against 4.4 GB).
+The training loop therefore gives the free memory back whenever the shape changes and after
+each validation (:class:`ReleaseOnNewShape`): steps of one shape reuse their pages, and the
+same sequence peaked at 6.0 GB, but the step after a change is no faster than with glibc's
+default; so ``fcn-jax train`` keeps freed memory only where crops give every batch one shape
+(``config.keep_freed_memory='auto'``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ def _glibc():
     """The C library, where it is glibc (whose settings this module makes), else None."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
-    return ctypes.CDLL("libc.so.6")
+    libc = ctypes.CDLL("libc.so.6")
+    libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    return libc
 
 
 _kept = {"freed memory": False}  # mirrors the process-wide glibc setting made below
@@ -70,7 +72,6 @@ def release_freed_memory() -> None:
     heap's top is cut, free pages inside it are dropped and faulted in again when used)."""
     libc = _glibc()
     if libc is not None:
-        libc.malloc_trim.argtypes = [ctypes.c_size_t]
         libc.malloc_trim(0)
 
 

@@ -40,7 +40,7 @@ def get_config() -> ConfigDict:
     config.compilation_cache = True  # fcn-jax train: XLA's persistent cache in WORKDIR/xla_cache
     # fcn-jax train: glibc keeps freed memory for the next step (allocator.py): 'on', 'off', or
     # 'auto': on when every batch has one shape (crop_size > 0), where it saves each step's page
-    # faults; with whole images of mixed shapes it saved nothing and cost 2 GB more RSS
+    # faults; with whole images, whose shape changes every step, it saves nothing (allocator.py)
     config.keep_freed_memory = "auto"
     config.log_every = 10
     config.keep_checkpoints = 2

@@ -124,7 +124,8 @@ def test_isolated_reports_the_workers_error():
     with Isolated(dict, fail=os.rmdir, pid=os.getpid) as remote:
         with pytest.raises(RuntimeError, match="TypeError"):
             remote["fail"]()
-        assert remote["pid"].timed(1) >= 0.0
+        remote["pid"]()  # answered: the worker is still up
+        assert remote["pid"].worker.process.is_alive()
 
 
 def test_kernel_times_sum_each_device_timeline_and_skip_the_host(tmp_path):
@@ -171,21 +172,22 @@ def test_the_table_reads_in_milliseconds_where_calls_take_milliseconds():
     assert "ours (s) | PyTorch (s)" in on_cpu and "| 4.021 | 8.866 | 2.20x" in on_cpu
 
 
-def test_archs_times_each_net_and_writes_its_row_as_it_goes(tmp_path, monkeypatch):
+def test_archs_keeps_the_rows_of_a_run_stopped_part_way(tmp_path, monkeypatch):
     from benchmarks import archs
 
-    written = []
-    real_write = archs.Path.write_text
+    measure = archs.measure
+
+    def stop_at_alexnet(arch, *args, **kwargs):
+        if arch == "fcn-alexnet":
+            raise KeyboardInterrupt  # a time limit, after the first net
+        return measure(arch, *args, **kwargs)
+
     monkeypatch.setattr(archs, "keep_freed_memory", lambda: False)  # a process-wide setting
-    monkeypatch.setattr(archs.Path, "write_text",
-                        lambda self, text: written.append(len(json.loads(text)["rows"]))
-                        or real_write(self, text))  # fmt: skip
+    monkeypatch.setattr(archs, "measure", stop_at_alexnet)
     out = tmp_path / "archs.json"
-    rows = archs.main(["--archs", "fcn32s", "fcn-alexnet", "--size", "32", "--width", "0.03125",
-                       "--repeats", "1", "--peak", "100", "--out", str(out)])  # fmt: skip
-    assert written == [1, 2]  # the file holds every net measured so far
-    assert [r["arch"] for r in rows] == ["fcn32s", "fcn-alexnet"]
-    assert json.loads(out.read_text())["rows"] == rows
-    for row in rows:
-        assert row["train_ms"] > row["infer_ms"] > 0
-        assert row["train_images_per_s"] == pytest.approx(1e3 / row["train_ms"])
+    with pytest.raises(KeyboardInterrupt):
+        archs.main(["--archs", "fcn32s", "fcn-alexnet", "--size", "32", "--width", "0.03125",
+                    "--repeats", "1", "--peak", "100", "--out", str(out)])  # fmt: skip
+    (row,) = json.loads(out.read_text())["rows"]  # the first net's, written before the stop
+    assert row["arch"] == "fcn32s" and row["train_ms"] > row["infer_ms"] > 0
+    assert row["train_images_per_s"] == pytest.approx(1e3 / row["train_ms"])
