@@ -1,6 +1,7 @@
 """End to end: train a tiny net on synthetic data, evaluate, checkpoint, resume, predict."""
 
 import json
+import re
 import shutil
 
 import jax
@@ -198,3 +199,26 @@ def test_a_checkpoint_written_before_model_state_existed_still_resumes(trained, 
     checkpoints.close()
     train_and_evaluate(tiny_config(), old)  # resumes at step 2, replays 3 and 4
     jax.tree.map(np.testing.assert_array_equal, load_params(old), load_params(workdir))
+
+
+def test_the_step_updates_donated_weights_where_they_lie():
+    """XLA's CPU compiler by default copied every kernel that the backward pass reads before
+    updating it in place (537 MB per FCN-8s step, 142 MiB more temporaries at 500x500): the
+    compiled step must copy no parameter, and give the values of an undonated step."""
+    model = build("fcn8s", 5, width=1 / 8)
+    shape = (1, 64, 64, 3)
+    shapes = jax.eval_shape(model.init, jax.random.key(0), np.zeros(shape, np.float32))
+    tx = make_optimizer(shapes["params"], name="sgd", learning_rate=1e-3, momentum=0.9)
+    rng = np.random.default_rng(0)
+    batch = {"image": rng.standard_normal(shape, np.float32),
+             "label": rng.integers(0, 5, shape[:3]).astype(np.int32)}  # fmt: skip
+    step = make_train_step(model, tx)
+    state = init_state(model, tx, shape, 0)
+    text = step.step.lower(state, batch).compile().as_text()
+    kernels = re.findall(r"%(state_params\S*kernel\S*) = \S+ parameter", text)
+    assert len(kernels) == sum("kernel" in layer for layer in shapes["params"].values())
+    assert not re.findall(r"copy\(%state_params", text)
+    expected, _ = jax.jit(step.step.__wrapped__)(state, batch)  # no donation, XLA's defaults
+    new, _ = step(state, batch)
+    jax.tree.map(np.testing.assert_array_equal, jax.device_get(new.params),
+                 jax.device_get(expected.params))  # fmt: skip
