@@ -29,12 +29,15 @@ from fcn_jax import allocator
 SETTINGS = ("default", "kept", "kept+release")
 
 
-def run(setting: str, arch: str, shapes: list[tuple[int, int]], steps: int) -> dict:
-    """One setting's steps over ``shapes``, in this process (which it changes for good)."""
+def run(
+    setting: str, arch: str, shapes: list[tuple[int, int]], steps: int, channels: float = 1.0
+) -> dict:
+    """One setting's steps over ``shapes``, in this process (which it changes for good), every
+    channel count scaled by ``channels``."""
     if setting != "default" and not allocator.keep_freed_memory():
         raise RuntimeError("freed memory can be kept only with glibc's malloc")
     on_new_shape = allocator.ReleaseOnNewShape() if setting == "kept+release" else None
-    parts = jax_parts(*shapes[0], arch=arch)
+    parts = jax_parts(*shapes[0], arch=arch, channels=channels)
     box = {"state": parts["state"]}
 
     def step(batch):
@@ -74,6 +77,7 @@ def main(argv=None) -> list[dict]:
                         default=[(500, 500), (500, 384), (384, 500), (500, 500)])  # fmt: skip
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--settings", nargs="+", choices=SETTINGS, default=list(SETTINGS))
+    parser.add_argument("--channels", type=float, default=1.0, help="scale every layer's width")
     parser.add_argument("--out", default="benchmarks/freed_memory.json")
     args = parser.parse_args(argv)
     results = []
@@ -84,7 +88,8 @@ def main(argv=None) -> list[dict]:
     for setting in args.settings:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(1, mp_context=context) as fresh:  # a process of its own
-            result = fresh.submit(run, setting, args.arch, args.shapes, args.steps).result()
+            options = (setting, args.arch, args.shapes, args.steps, args.channels)
+            result = fresh.submit(run, *options).result()
         results.append(result)
         for row in result["shapes"]:
             steps = ", ".join(f"{t:.2f}" for t in row["step_s"])
