@@ -50,8 +50,9 @@ _kept = {"freed memory": False}  # mirrors the process-wide glibc setting made b
 def keep_freed_memory() -> bool:
     """Make glibc's malloc keep what is freed for reuse (see the module docstring); True when
     it was set, False where the C library is not glibc (musl, macOS), which is left as it is.
-    Resident memory then stays at its peak; over steps of one shape the peak does not grow
-    (``python -m benchmarks.memory``), over changing shapes see :class:`ReleaseOnNewShape`."""
+    Resident memory then stays at its peak. Over steps of one shape that peak sometimes rises
+    once by a step's temporaries (FCN-8s at 500x500: 3.9 GB, or 5.8 GB in three of seven runs of
+    ``python -m benchmarks.memory``); over changing shapes see :class:`ReleaseOnNewShape`."""
     libc = _glibc()
     if libc is None:
         return False
