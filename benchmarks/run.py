@@ -10,6 +10,10 @@ is the median, with the range, of the ratios of the two samples taken in the sam
 achieved GFLOP/s against the measured matmul peak (FLOPs counted from the layers and checked
 against XLA's count), compile time, compilations and padding over PASCAL-like sizes, peak memory
 of a training step, and the input pipeline's rate against the step rate.
+
+Each part prints a line when it finishes (with the seconds since the start) and rewrites
+``OUT.partial`` with all measured so far; ``OUT`` itself is written only when every part is
+done, so a run stopped by a time limit keeps its parts and leaves the last whole file intact.
 """
 
 from __future__ import annotations
@@ -240,21 +244,38 @@ def main(argv=None) -> dict:
         os.environ["GLIBC_TUNABLES"] = ":".join(
             filter(None, [os.environ.get("GLIBC_TUNABLES"), "glibc.malloc.hugetlb=1"])
         )
+    out = Path(args.out)
+    partial, started = out.with_name(out.name + ".partial"), time.perf_counter()
+
+    def done(results: dict, part: str) -> None:
+        """Say which part finished and when, and keep all measured so far in ``partial``
+        (a run stopped by a time limit leaves it; ``out`` is written only at the end)."""
+        print(f"[{time.perf_counter() - started:5.0f} s] {part}", flush=True)
+        partial.write_text(json.dumps(results, indent=2, default=float))
+
     results: dict = {"machine": machine(), "peak": matmul_peak()}
     peak = results["peak"]["peak"]
-    results["speed"] = [
-        speed(s, args.repeats, args.dtype, peak, args.allocator) for s in args.sizes
-    ]
+    done(results, f"matmul peak {peak:.0f} GFLOP/s")
+    results["speed"] = []
+    for size in args.sizes:
+        results["speed"].append(speed(size, args.repeats, args.dtype, peak, args.allocator))
+        medians = results["speed"][-1]["seconds"].items()
+        done(results, f"speed at {size}: " + ", ".join(f"{n} {s:.4g} s" for n, s in medians))
     if not args.skip_compile:
-        results["compile"] = [compile_costs(s, args.dtype) for s in args.sizes]
+        results["compile"] = []
+        for size in args.sizes:
+            results["compile"].append(compile_costs(size, args.dtype))
+            done(results, f"compile at {size}")
     results["bucketing"] = bucketing()
     if not args.skip_memory:
         size = max(args.sizes)
         ours, theirs = ({"keep_freed_memory": keep} for keep in KEEPS[args.allocator])
         runs = [("jax", ours), ("jax", {**ours, "remat": True}), ("torch", theirs)]
-        results["memory"] = [
-            {**memory.in_subprocess(f, size, size, **o), "size": size} for f, o in runs
-        ]
+        results["memory"] = []
+        for framework, options in runs:
+            row = memory.in_subprocess(framework, size, size, **options)
+            results["memory"].append({**row, "size": size})
+            done(results, f"memory of {framework} {options}: {row['peak_mib']:.0f} MiB")
     if not args.skip_pipeline:
         step_s = results["speed"][0]["seconds"]["jax_train"]
         results["pipeline"] = {
@@ -262,9 +283,11 @@ def main(argv=None) -> dict:
             "images_per_s_2_workers": images_per_second(2),
             "steps_per_s": 1 / step_s,
         }
+        done(results, "input pipeline")
     print(table(results))
-    Path(args.out).write_text(json.dumps(results, indent=2, default=float))
-    print(f"\nwrote {args.out}")
+    out.write_text(json.dumps(results, indent=2, default=float))
+    partial.unlink(missing_ok=True)
+    print(f"\nwrote {out}")
     return results
 
 

@@ -3,6 +3,7 @@ count), the layer swaps, the alternating samples and their paired ratios, and co
 in worker processes."""
 
 import functools
+import gzip
 import itertools
 import json
 import os
@@ -213,3 +214,36 @@ def test_freed_memory_runs_each_setting_in_a_process_of_its_own(tmp_path):
     default, kept = (min(row["faults_per_step"] for row in r["shapes"]) for r in results)
     assert kept * 10 < default, (kept, default)  # 0, 32 against 10,555, 11,834 in two runs
     assert not allocator.kept()
+
+
+def test_run_keeps_the_parts_of_a_stopped_run_and_the_last_whole_file(tmp_path, monkeypatch):
+    from benchmarks import run
+
+    def speed(size, *args):
+        if size == 256:
+            raise KeyboardInterrupt  # a time limit, after the first size
+        return {"size": size, "seconds": {"jax_infer": 1.5, "jax_train": 4.0}}
+
+    monkeypatch.setattr(run, "matmul_peak", lambda: {"peak": 200.0})
+    monkeypatch.setattr(run, "speed", speed)
+    out = tmp_path / "results.json"
+    out.write_text('{"the": "last whole run"}')
+    with pytest.raises(KeyboardInterrupt):
+        run.main(["--sizes", "500", "256", "--out", str(out)])
+    assert json.loads(out.read_text()) == {"the": "last whole run"}
+    kept = json.loads((tmp_path / "results.json.partial").read_text())
+    assert kept["peak"] == {"peak": 200.0}
+    assert [row["size"] for row in kept["speed"]] == [500]
+
+
+def test_memory_probe_reports_the_plan_and_keeps_each_module(tmp_path):
+    from benchmarks.gpu import probe_memory
+
+    rows = probe_memory.main("fcn32s", 32, str(tmp_path), width=0.03125)
+    # training keeps every activation for the backward pass: more temporaries than inference
+    assert rows["train"]["temp_mib"] > rows["infer"]["temp_mib"] > 0
+    # arguments: the parameters (and the image) for inference; plus momenta and the batch
+    assert rows["train"]["argument_mib"] > rows["infer"]["argument_mib"]
+    for task in ("infer", "train"):
+        with gzip.open(tmp_path / f"fcn32s_32_{task}.hlo.txt.gz", "rt") as f:
+            assert f.read().startswith("HloModule")

@@ -11,7 +11,7 @@
 # under OUTDIR; each part after the install runs even if an earlier one fails, each within a
 # time limit so that all fit one 600 s call (on the H200 the float32 run alone took about
 # 400 s and left the later parts no time); a part stopped by its limit leaves its log, and
-# benchmarks.archs the rows it finished.
+# benchmarks.archs the rows it finished, benchmarks.run the parts it finished (OUT.partial).
 out=${1:?usage: lease.sh OUTDIR [options]}
 shift
 if compgen -G ".whl/*.whl" >/dev/null; then
