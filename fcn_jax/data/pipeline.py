@@ -246,9 +246,10 @@ def batches_from(dataset: grain.MapDataset, start_step: int = 0, workers: int = 
     Workers send their batches through a pipe, not grain's shared memory: a batch in shared
     memory is unlinked by a background thread once this process drops it, so the batches
     still held or just dropped at exit were reported as leaked (``fcn-jax train`` with
-    workers ended on a resource-tracker warning, even with its stream closed). The pipe cost
-    PASCAL-sized batches of one about a fifth of the 2-worker rate on the 2-core CPU (124-136
-    against 155-167 images/s; in-process decoding, the default, is unchanged)."""
+    workers ended on a resource-tracker warning, even with its stream closed). For PASCAL-sized
+    batches of one on the 2-core CPU, 2 workers gave 118-123 images/s by pipe against 147-167
+    by shared memory in one-off runs, and 151 against 158 in two ``benchmarks.run`` runs;
+    in-process decoding, the default, is unchanged."""
     stream = dataset[start_step:].to_iter_dataset(read_options(workers))
     if workers > 0:
         if not flags.FLAGS.is_parsed():  # grain's workers read absl flags
