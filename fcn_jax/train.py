@@ -264,7 +264,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
                     checkpoints.wait()
                     raise TrainingInterrupted(step, stop, workdir)
     finally:  # pending asynchronous saves complete, even when training stops on an error
-        batches.close()  # grain's workers stop; batches read ahead leave their shared memory
+        batches.close()  # grain's worker processes (config.workers) stop
         checkpoints.close()
         log.close()
     if primary:

@@ -226,8 +226,8 @@ def test_the_step_updates_donated_weights_where_they_lie():
 
 
 def test_a_run_with_worker_processes_ends_without_leaking_their_shared_memory(tmp_path):
-    # grain's workers hand batches over in shared memory; batches read ahead and never taken
-    # stay there unless the trainer closes its stream, and Python then warns at exit
+    # by default grain's workers hand batches over in shared memory, unlinked by a background
+    # thread once dropped; those read ahead, still held or just dropped at exit were reported
     run = fcn_jax(
         "train", "--workdir", str(tmp_path), *tiny_flags(workers=1), devices=1,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
