@@ -18,6 +18,14 @@ each validation (:class:`ReleaseOnNewShape`): steps of one shape reuse their pag
 same sequence peaked at 6.0 GB, but the step after a change is no faster than with glibc's
 default; so ``fcn-jax train`` keeps freed memory only where crops give every batch one shape
 (``config.keep_freed_memory='auto'``).
+
+Kept memory also makes JAX's CPU runtime run each call to its end before returning
+(``jax_cpu_enable_async_dispatch`` off). Dispatched asynchronously, a step's outputs were
+ready a moment before the runtime freed its temporaries; a next step dispatched in that
+moment took a second block of temporaries from the top of the heap, and kept memory never
+gave the first back: FCN-8s at 500x500 grew from 3.9 to 5.8 GB resident after a few steps in
+about half the runs, and in a width-1/8 net at 128x128 11 of 40 steps returned with their
+42 MiB of temporaries still held (none of 40 with the setting; ``heap_in_use``).
 """
 
 from __future__ import annotations
@@ -35,6 +43,16 @@ SETTINGS = {
 }
 
 
+class _MallInfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (glibc 2.33 on), field for field."""
+
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+                     "uordblks", "fordblks", "keepcost")
+    ]  # fmt: skip
+
+
 def _glibc():
     """The C library, where it is glibc (whose settings this module makes), else None."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
@@ -48,19 +66,31 @@ _kept = {"freed memory": False}  # mirrors the process-wide glibc setting made b
 
 
 def keep_freed_memory() -> bool:
-    """Make glibc's malloc keep what is freed for reuse (see the module docstring); True when
-    it was set, False where the C library is not glibc (musl, macOS), which is left as it is.
-    Resident memory then stays at its peak. Over steps of one shape that peak sometimes rises
-    once by a step's temporaries (FCN-8s at 500x500: 3.9 GB, or 5.8 GB in three of seven runs of
-    ``python -m benchmarks.memory``); over changing shapes see :class:`ReleaseOnNewShape`."""
+    """Make glibc's malloc keep what is freed for reuse, and JAX's CPU calls return only once
+    they have freed their temporaries (see the module docstring); True when it was set, False
+    where the C library is not glibc (musl, macOS), which is left as it is. Resident memory
+    then stays at its peak; over changing shapes see :class:`ReleaseOnNewShape`."""
     libc = _glibc()
     if libc is None:
         return False
     for parameter, value in SETTINGS.items():
         if libc.mallopt(parameter, value) != 1:
             raise OSError(f"glibc mallopt({parameter}, {value}) refused the setting")
+    import jax  # JAX reads it at each call (set after a first computation too: 0 of 30 held)
+
+    jax.config.update("jax_cpu_enable_async_dispatch", False)
     _kept["freed memory"] = True
     return True
+
+
+def heap_in_use() -> int | None:
+    """Bytes that glibc's malloc has handed out and not had back (``mallinfo2``'s
+    ``uordblks``, blocks served by ``mmap`` aside), None where the C library is not glibc."""
+    libc = _glibc()
+    if libc is None:
+        return None
+    libc.mallinfo2.restype = _MallInfo2
+    return libc.mallinfo2().uordblks
 
 
 def kept() -> bool:
