@@ -10,14 +10,15 @@ faults per step after that); compiling takes 15-25% longer, as LLVM's threads th
 heap.
 
 This is a process-wide setting, so it is made at the edge (``fcn-jax train``, the
-benchmark's worker for this library), never on import. Kept memory has one cost: when the
-batch shape changes, the next step's buffers do not fit the holes the last shape left and the
-heap grows (FCN-8s at 500x500, 500x384, 384x500, 500x500: 8.3 GB resident against 4.4 GB).
-The training loop therefore gives the free memory back whenever the shape changes and after
-each validation (:class:`ReleaseOnNewShape`): steps of one shape reuse their pages, and the
-same sequence peaked at 6.0 GB, but the step after a change is no faster than with glibc's
-default; so ``fcn-jax train`` keeps freed memory only where crops give every batch one shape
-(``config.keep_freed_memory='auto'``).
+benchmark's worker for this library), never on import. Kept memory was thought to have one
+cost: when the batch shape changes, the next step's buffers may not fit the holes the last
+shape left, and the heap grows (FCN-8s at 500x500, 500x384, 384x500, 500x500: 8.3 GB resident
+against 4.4 GB with glibc's default while JAX dispatched CPU calls asynchronously; 4.1 GB
+against 4.1 GB since, so that growth was mostly the race described below). The training
+loop gives the free memory back whenever the shape changes and after each validation
+(:class:`ReleaseOnNewShape`), and ``fcn-jax train`` keeps freed memory only where crops give
+every batch one shape (``config.keep_freed_memory='auto'``); both were decided on the
+asynchronous measurements and are left as they are until a longer mix of shapes is measured.
 
 Kept memory also makes JAX's CPU runtime run each call to its end before returning
 (``jax_cpu_enable_async_dispatch`` off). Dispatched asynchronously, a step's outputs were
