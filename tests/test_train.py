@@ -3,13 +3,12 @@
 import json
 import re
 import shutil
-import subprocess
 
 import jax
 import numpy as np
 import pytest
 from PIL import Image
-from tiny_run import fcn_jax, tiny_config, tiny_flags
+from tiny_run import tiny_config
 
 from fcn_jax import cli
 from fcn_jax.checkpoint import CheckpointMismatch, Checkpoints
@@ -223,16 +222,3 @@ def test_the_step_updates_donated_weights_where_they_lie():
     new, _ = step(state, batch)
     jax.tree.map(np.testing.assert_array_equal, jax.device_get(new.params),
                  jax.device_get(expected.params))  # fmt: skip
-
-
-def test_a_run_with_worker_processes_ends_without_leaking_their_shared_memory(tmp_path):
-    # by default grain's workers hand batches over in shared memory, unlinked by a background
-    # thread once dropped; those read ahead, still held or just dropped at exit were reported
-    run = fcn_jax(
-        "train", "--workdir", str(tmp_path), *tiny_flags(workers=1), devices=1,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    _, err = run.communicate(timeout=600)
-    assert run.returncode == 0, err
-    assert (tmp_path / "final_metrics.json").exists()
-    assert "leaked shared_memory" not in err, err[-2000:]

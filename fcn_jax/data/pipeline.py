@@ -29,7 +29,6 @@ def preprocess(image: np.ndarray, mean_rgb: Sequence[float] | Normalisation) -> 
 
 
 INPUTS = ("color", "hha", "color+depth", "color|hha")
-PIPE_ONLY = 2**62  # grain's min_shm_size: arrays below it are pickled, none go by shared memory
 
 
 def model_input(example: dict, inputs: str, means: dict) -> np.ndarray:
@@ -243,19 +242,15 @@ def batches_from(dataset: grain.MapDataset, start_step: int = 0, workers: int = 
     augmenting in ``workers`` processes (0: in this one), a few batches ahead
     (:func:`read_options`); ``close()`` the iterator to stop the workers.
 
-    Workers send their batches through a pipe, not grain's shared memory: a batch in shared
-    memory is unlinked by a background thread once this process drops it, so the batches
-    still held or just dropped at exit were reported as leaked (``fcn-jax train`` with
-    workers ended on a resource-tracker warning, even with its stream closed). For PASCAL-sized
-    batches of one on the 2-core CPU, 2 workers gave 118-123 images/s by pipe against 147-167
-    by shared memory in one-off runs, and 151 against 158 in two ``benchmarks.run`` runs;
-    in-process decoding, the default, is unchanged."""
+    Workers hand batches over in grain's shared memory, which grain unlinks from a background
+    thread once a batch is dropped; the one or two batches still held or just dropped when the
+    process exits are reported by Python's resource tracker as leaked (and removed by it).
+    Sending them by pipe instead (``DatasetOptions(min_shm_size=...)``) silenced that but made
+    ``close()`` wait 50 s for a worker blocked on a full pipe, so it was not kept."""
     stream = dataset[start_step:].to_iter_dataset(read_options(workers))
     if workers > 0:
         if not flags.FLAGS.is_parsed():  # grain's workers read absl flags
             flags.FLAGS.mark_as_parsed()
-        by_pipe = grain.experimental.DatasetOptions(min_shm_size=PIPE_ONLY)
-        stream = grain.experimental.WithOptionsIterDataset(stream, by_pipe)
         stream = stream.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers))
     return iter(stream)
 
