@@ -136,6 +136,7 @@ def model_from(description: dict):
         width=description["width"],
         learnable_upsampling=description["learnable_upsampling"],
         streams=tuple(description.get("streams", ())),
+        in_channels=4 if description.get("inputs") == "color+depth" else 3,
         heads=tuple((name, count) for name, count in description.get("heads", ())),
         train_bn=description.get("train_bn", False),
         aux=description.get("aux", False),

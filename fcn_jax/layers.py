@@ -172,6 +172,7 @@ class Crop(nn.Module):
 
     offset: int
     bottom: str = "?"
+    like: str = "?"  # the layer whose shape and position the crop takes
 
     @property
     def op(self) -> Shift:
@@ -230,14 +231,23 @@ class Concat(nn.Module):
 
 
 class Sum(nn.Module):
-    """Elementwise sum of two aligned score maps (the reference's Eltwise 'fuse' layers)."""
+    """Weighted elementwise sum of aligned maps (the reference's Eltwise SUM layers: the skip
+    'fuse' layers with coefficients 1, late fusion's 'score_fused' with 0.5 each). ``coeffs``
+    (one per input) defaults to all ones."""
 
+    coeffs: tuple[float, ...] = ()
     op = None
 
-    def __call__(self, a: jax.Array, b: jax.Array) -> jax.Array:
-        if a.shape != b.shape:
-            raise ValueError(f"{self.name}: cannot sum shapes {a.shape} and {b.shape}")
-        return a + b
+    def __call__(self, *xs: jax.Array) -> jax.Array:
+        if len({x.shape for x in xs}) != 1:
+            raise ValueError(f"{self.name}: cannot sum shapes {', '.join(str(x.shape) for x in xs)}")
+        if self.coeffs and len(self.coeffs) != len(xs):
+            raise ValueError(f"{self.name}: {len(self.coeffs)} coefficients for {len(xs)} inputs")
+        total = None
+        for k, x in enumerate(xs):
+            term = x * np.asarray(self.coeffs[k], x.dtype) if self.coeffs else x
+            total = term if total is None else total + term
+        return total
 
 
 class ReLU(nn.Module):

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 from PIL import Image
 
-from fcn_jax.models import CLASSIFIERS, build
+from fcn_jax.models import CLASSIFIERS, build_from
 from fcn_jax.preprocessing import Normalisation, caffe, from_json
 from fcn_jax.viz import heatmap, label_png, overlay
 
@@ -41,10 +41,7 @@ def from_weights(directory: str | Path) -> Predictor:
     if "resnet" in meta["arch"] and not stats:
         raise BundleError(f"{directory}: a {meta['arch']} needs batch_stats.npz, which is missing")
     variables = {"params": params, **({"batch_stats": stats} if stats else {})}
-    options = {k: meta[k] for k in ("align", "learnable_upsampling", "aux") if k in meta}
-    if meta.get("heads"):
-        options["heads"] = tuple((name, count) for name, count in meta["heads"])
-    model = build(meta["arch"], meta["num_classes"], width=meta["width"], **options)
+    model = build_from(meta)
     origin = f"stored with the weights in {directory}"
     classifier = meta["arch"] in CLASSIFIERS
     return Predictor(

@@ -30,7 +30,7 @@ from fcn_jax.describe import (
 from fcn_jax.interrupt import StopSignals, TrainingInterrupted
 from fcn_jax.layers import Deconv
 from fcn_jax.losses import VOID
-from fcn_jax.models import ARCHS, CLASSIFIERS, LateFusion, layer_types
+from fcn_jax.models import ARCHS, CLASSIFIERS, layer_types
 from fcn_jax.optim import make_optimizer
 from fcn_jax.parallel import data_parallel, local_copy, max_over_processes, sum_over_processes
 from fcn_jax.runlog import RunLog, progress_bar
@@ -43,11 +43,10 @@ DATA_FIELDS = ("seed", "batch_size", "sampling")  # a resumed run must keep thes
 
 def optimizer_for(config, model, shapes):
     """The config's optimizer; deconvolutions are frozen unless upsampling is learnable."""
-    single = model.stream if isinstance(model, LateFusion) else model
     frozen = (
         []
         if config.learnable_upsampling
-        else [name for name, kind in layer_types(single).items() if kind is Deconv]
+        else [name for name, kind in layer_types(model).items() if kind is Deconv]
     )
     opt = config.optimizer
     return make_optimizer(

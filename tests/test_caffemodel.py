@@ -14,9 +14,11 @@ from fcn_jax.weights import CaffeError, from_caffemodel, read_caffemodel
 torch = pytest.importorskip("torch")
 from benchmarks.torch_fcn import reference_net  # noqa: E402
 
+# Caffe's Scale layers (axis 1, num_axes 1) store one factor per channel: pool4 has 512 / 16
+# channels at width 1/16, pool3 256 / 16.
 SCALES = [
-    ("scale_pool4", "Scale", [np.array([0.01])]),
-    ("scale_pool3", "Scale", [np.array([1e-4])]),
+    ("scale_pool4", "Scale", [np.full(32, 0.01)]),
+    ("scale_pool3", "Scale", [np.full(16, 1e-4)]),
 ]
 
 
@@ -122,9 +124,14 @@ def test_a_blob_whose_data_does_not_fill_its_shape_is_named(tmp_path):
 
 def test_an_at_once_scale_that_differs_is_an_error(tmp_path):
     net = reference_net("fcn8s-atonce", 5, 1 / 16)
-    layers = [*from_state(state_of(net)), SCALES[0], ("scale_pool3", "Scale", [np.array([1e-3])])]
-    with pytest.raises(ValueError, match=r"'scale_pool3' scales by \[0\.001"):
+    scale = np.full(16, 1e-4)
+    scale[5] = 1e-3
+    layers = [*from_state(state_of(net)), SCALES[0], ("scale_pool3", "Scale", [scale])]
+    with pytest.raises(ValueError, match=r"'scale_pool3' scales channel 5 by 0\.001 \(1 of 16"):
         from_caffemodel(write(tmp_path, caffemodel(layers)), "fcn8s-atonce")
+    layers[-1] = ("scale_pool3", "Scale", [np.full(8, 1e-4)])
+    with pytest.raises(ValueError, match=r"'scale_pool3' holds 8 scale values for 16 channels"):
+        from_caffemodel(write(tmp_path, caffemodel(layers), "b.caffemodel"), "fcn8s-atonce")
 
 
 def test_sift_flow_two_heads_are_found_by_their_suffixes(tmp_path):

@@ -293,5 +293,7 @@ def test_late_fusion_trains_one_stream_per_input(tmp_path):
     assert cli.main(args) == 0
     checkpoints = Checkpoints(fused / "checkpoints", read_only=True)
     params = checkpoints.restore_params(checkpoints.resolve("latest"))
-    assert set(params) == {"color", "hha"}
+    # one trunk and score layers per stream; the upsampling layers shared, as the reference's
+    assert set(params) == {"color", "hha", "upscore2", "upscore_pool4", "upscore8"}  # FCN-8s
+    assert {"conv1_1", "score_fr", "score_pool4", "score_pool3"} <= set(params["hha"])
     assert jax.tree.map(np.shape, params)["hha"]["conv1_1"]["kernel"][2] == 3

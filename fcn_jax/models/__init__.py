@@ -6,8 +6,7 @@ from functools import partial
 
 from fcn_jax.models.alexnet import alexnet
 from fcn_jax.models.classifier import Classifier
-from fcn_jax.models.fcn import FCN, Skip, Upscore, layer_types, trace_layers
-from fcn_jax.models.fusion import LateFusion
+from fcn_jax.models.fcn import FCN, Skip, Upscore, input_channels, layer_types, trace_layers
 from fcn_jax.models.googlenet import googlenet
 from fcn_jax.models.resnet import DilatedFCN, resnet, stage_output
 from fcn_jax.models.vgg import channels, vgg16
@@ -28,13 +27,24 @@ __all__ = [
     "FCN",
     "Classifier",
     "DilatedFCN",
-    "LateFusion",
     "Skip",
     "Upscore",
     "build",
+    "build_from",
+    "input_channels",
     "layer_types",
     "trace_layers",
 ]
+
+
+def build_from(meta) -> FCN | Classifier | DilatedFCN:
+    """The net a description names (``arch``, ``num_classes``, ``width`` and the options of
+    :func:`build` it holds: a converted-weights directory's ``weights.json``)."""
+    options = {k: meta[k] for k in ("align", "learnable_upsampling", "aux") if k in meta}
+    options["heads"] = tuple((name, count) for name, count in meta.get("heads") or ())
+    options["streams"] = tuple(meta.get("streams") or ())
+    options["in_channels"] = meta.get("in_channels", 3)
+    return build(meta["arch"], meta["num_classes"], width=meta.get("width", 1.0), **options)
 
 
 def build(
@@ -45,10 +55,11 @@ def build(
     width: float = 1.0,
     learnable_upsampling: bool = False,
     streams: tuple[str, ...] = (),
+    in_channels: int = 3,
     heads: tuple[tuple[str, int], ...] = (),
     aux: bool = False,
     train_bn: bool = False,
-) -> FCN | LateFusion | Classifier | DilatedFCN:
+) -> FCN | Classifier | DilatedFCN:
     """The FCN ``arch`` (one of ``ARCHS``) with ``num_classes`` outputs, or a convolutionalized
     classifier (one of ``CLASSIFIERS``, with the classifier's own padding; ``align`` and the
     upsampling options do not apply to it).
@@ -57,8 +68,10 @@ def build(
     ``align='same'`` drops the pad 100 and pads the classifier convs instead, so output pixel i
     is centred on input pixel i without the huge margin. ``width`` scales every channel count
     (for tests and quick experiments); ``learnable_upsampling`` lets the deconvolutions train.
-    ``streams`` (e.g. ``('color', 'hha')``) builds a late-fusion net: one such FCN per stream,
-    each on 3 consecutive input channels, their logits summed. ``heads`` (e.g. ``(('sem', 33),
+    ``streams`` (e.g. ``('color', 'hha')``) builds a late-fusion net as the reference's: a trunk
+    and score layers per stream, each on 3 consecutive input channels, their scores averaged
+    and upsampled once. ``in_channels`` is the input channels of each stream (4 for early
+    fusion's colour and depth). ``heads`` (e.g. ``(('sem', 33),
     ('geo', 3))``) shares the trunk between several suffixed heads (SIFT Flow); the net then
     returns a dict of logits by head and ``num_classes`` is unused. The dilated ResNets
     (``fcn-resnet50/101``) take ``aux`` (the auxiliary head on stage 4) and ``train_bn`` (batch
@@ -70,6 +83,8 @@ def build(
         raise ValueError(f"num_classes must be positive, got {num_classes}")
     if not width > 0:
         raise ValueError(f"width must be positive, got {width}")
+    if in_channels != 3 and not (arch in ARCHS and "resnet" not in arch):
+        raise ValueError(f"{arch} takes 3 input channels; in_channels={in_channels} is for FCNs")
     caffe = align == "caffe"
     if arch in ("fcn-resnet50", "fcn-resnet101"):
         depth = int(arch.removeprefix("fcn-resnet"))
@@ -123,5 +138,7 @@ def build(
             raise ValueError(
                 f"unknown arch {arch!r}; choose one of {', '.join(ARCHS + CLASSIFIERS)}"
             )
-    net = FCN(num_classes, trunk, upscore, skips, learnable_upsampling, tuple(heads))
-    return LateFusion(net, tuple(streams)) if streams else net
+    if streams and in_channels != 3:
+        raise ValueError(f"late-fusion streams take 3 channels each, got in_channels={in_channels}")
+    return FCN(num_classes, trunk, upscore, skips, learnable_upsampling, tuple(heads),
+               tuple(streams), in_channels)  # fmt: skip

@@ -39,6 +39,104 @@ class Upscore(NamedTuple):
 
 
 Record = Callable[[str, nn.Module, Trace, tuple[int, ...]], None]
+Scored = dict[str, tuple[jax.Array, Trace]]  # score layer name (score_fr, score_pool4) -> map
+
+
+def too_small(x: jax.Array, err: ValueError) -> ValueError:
+    return ValueError(f"input of {x.shape[1]}x{x.shape[2]} pixels is too small for this net: {err}")
+
+
+class Runner(NamedTuple):
+    """Runs layers beside their geometry, reporting each to ``record`` (may be None)."""
+
+    train: bool
+    record: Record | None
+
+    def report(self, name, layer, trace, shape):
+        if self.record is not None:
+            self.record(name, layer, trace, shape)
+
+    def __call__(self, layer, h, trace):
+        h = layer(h, self.train)
+        if layer.op is not None:
+            trace = trace.through(layer.op, h.shape[1:3], layer.name)
+        self.report(layer.name, layer, trace, h.shape)
+        return h, trace
+
+    def branches(self, item, h, trace):  # parallel chains, concatenated (inception)
+        outs = []
+        for chain in item.branches:
+            b, b_trace = h, trace
+            for layer in chain:
+                b, b_trace = self(layer, b, b_trace)
+            outs.append((b, b_trace))
+        concat = Concat(name=item.name)
+        h, trace = concat(*(b for b, _ in outs)), outs[0][1]
+        for _, b_trace in outs[1:]:  # receptive field: the widest branch's
+            trace = trace.merged(b_trace, item.name)
+        self.report(item.name, concat, trace, h.shape)
+        return h, trace
+
+    def crop(self, h, trace, like_shape, like_map, bottom, like, name, x):
+        offset = crop_offset(trace.map, like_map, bottom, like)
+        layer = Crop(offset, bottom=bottom, like=like, name=name)
+        try:
+            h = layer(h, like_shape)
+        except ValueError as err:
+            raise too_small(x, err) from err
+        trace = trace.through(layer.op, h.shape[1:3], name)
+        self.report(name, layer, trace, h.shape)
+        return h, trace
+
+    def fuse(self, parts, name, coeffs=()):
+        fuse = Sum(coeffs, name=name)
+        h, trace = fuse(*(p for p, _ in parts)), parts[0][1]
+        for _, other in parts[1:]:
+            trace = trace.merged(other, name)
+        self.report(name, fuse, trace, h.shape)
+        return h, trace
+
+
+def score_stream(net: Layout, x: jax.Array, run: Runner) -> dict[str, Scored]:
+    """The trunk on ``x`` and every score layer of each head: ``{suffix: {'score_fr': ...,
+    'score_pool4': ...}}``. Layers are created in the calling module's scope."""
+    h, trace = x, Trace.input(*x.shape[1:3])
+    taps = {}
+    for item in net.trunk():
+        try:
+            h, trace = (run.branches if isinstance(item, Branches) else run)(item, h, trace)
+        except ValueError as err:  # a window larger than what is left of the image
+            raise too_small(x, err) from err
+        taps[item.name] = h, trace
+    result = {}
+    for sfx, classes in net.suffixes:
+        scored = {"score_fr": run(Conv(classes, 1, zero_init=True, name=f"score_fr{sfx}"), h, trace)}
+        for skip in net.skips:
+            s, s_trace = taps[skip.tap]
+            if skip.scale is not None:
+                s, s_trace = run(Scale(skip.scale, name=f"scale_{skip.tap}{sfx}"), s, s_trace)
+            score = Conv(classes, 1, zero_init=True, name=f"score_{skip.tap}{sfx}")
+            scored[f"score_{skip.tap}"] = run(score, s, s_trace)
+        result[sfx] = scored
+    return result
+
+
+class Layout(NamedTuple):
+    """What :func:`score_stream` needs of an FCN."""
+
+    trunk: Callable[[], Sequence[nn.Module]]
+    skips: tuple[Skip, ...]
+    suffixes: tuple[tuple[str, int], ...]  # (layer suffix, classes) per head
+
+
+class Stream(nn.Module):
+    """One input stream of a late-fusion net: its trunk and score layers, under its name."""
+
+    net: Layout
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False, record: Record | None = None):
+        return score_stream(self.net, x, Runner(train, record))
 
 
 class FCN(nn.Module):
@@ -49,6 +147,12 @@ class FCN(nn.Module):
     ``train`` is true (then pass a 'dropout' rng). With ``heads`` (e.g. SIFT Flow's
     ``(('sem', 33), ('geo', 3))``) the trunk is shared and each head's layers carry its suffix
     (``score_fr_sem``, ``upscore_geo``, ...); the result is a dict of logits by head.
+
+    With ``streams`` (e.g. ``('color', 'hha')``, the reference's late fusion) each stream runs
+    its own trunk and score layers on 3 consecutive input channels, params under the stream's
+    name (``color/conv1_1``: the reference's ``conv1_1color``); each score layer is averaged over
+    the streams (``score_fused``, an Eltwise SUM with coefficients 1/n, as the reference's) and
+    the upsampling layers are shared.
     """
 
     num_classes: int
@@ -57,6 +161,16 @@ class FCN(nn.Module):
     skips: tuple[Skip, ...] = ()
     learnable_upsampling: bool = False
     heads: tuple[tuple[str, int], ...] = ()
+    streams: tuple[str, ...] = ()
+    in_channels: int = 3  # of each stream: 4 for early fusion (colour and depth)
+
+    def head_suffixes(self) -> tuple[tuple[str, int], ...]:
+        if not self.heads:
+            return (("", self.num_classes),)
+        return tuple((f"_{name}", classes) for name, classes in self.heads)
+
+    def input_channels(self) -> int:
+        return self.in_channels * max(1, len(self.streams))
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False, record: Record | None = None):
@@ -64,94 +178,55 @@ class FCN(nn.Module):
             raise ValueError(f"expected NHWC images, got an array of shape {x.shape}")
         if min(x.shape[1:3]) < 1:
             raise ValueError(f"input must be at least 1x1 pixels, got {x.shape[1]}x{x.shape[2]}")
+        if x.shape[-1] != self.input_channels():
+            what = f"late fusion of {', '.join(self.streams)}" if self.streams else "this net"
+            raise ValueError(f"{what} takes {self.input_channels()} input channels, got "
+                             f"{x.shape[-1]}")  # fmt: skip
+        run, layout = Runner(train, record), Layout(self.trunk, self.skips, self.head_suffixes())
+        if not self.streams:
+            scored = score_stream(layout, x, run)
+        else:
+            c, n = self.in_channels, len(self.streams)
+            per_stream = [
+                Stream(layout, name=name)(x[..., k * c : (k + 1) * c], train, record if k == 0 else None)
+                for k, name in enumerate(self.streams)
+            ]  # the geometry of every stream is the first's: it alone is recorded
+            scored = {}
+            for sfx, _ in self.head_suffixes():
+                scored[sfx] = {}
+                for layer in per_stream[0][sfx]:
+                    name = f"score_fused{sfx}" if layer == "score_fr" else f"{layer}_fused{sfx}"
+                    parts = [stream[sfx][layer] for stream in per_stream]
+                    scored[sfx][layer] = run.fuse(parts, name, (1 / n,) * n)
+        out = {sfx: self.head(x, scored[sfx], classes, sfx, run)
+               for sfx, classes in self.head_suffixes()}  # fmt: skip
+        return out[""] if not self.heads else {sfx[1:]: logits for sfx, logits in out.items()}
 
-        def run(layer, h, trace):
-            h = layer(h, train)
-            if layer.op is not None:
-                trace = trace.through(layer.op, h.shape[1:3], layer.name)
-            report(layer.name, layer, trace, h.shape)
-            return h, trace
-
-        def report(name, layer, trace, shape):
-            if record is not None:
-                record(name, layer, trace, shape)
-
-        def crop(h, trace, like_shape, like_map, bottom, like, suffix=""):
-            offset = crop_offset(trace.map, like_map, bottom, like)
-            name = f"score{suffix}" if like == "data" else f"{bottom}c"
-            layer = Crop(offset, bottom=bottom, name=name)
-            try:
-                h = layer(h, like_shape)
-            except ValueError as err:
-                size = f"{x.shape[1]}x{x.shape[2]}"
-                raise ValueError(
-                    f"input of {size} pixels is too small for this net: {err}"
-                ) from err
-            trace = trace.through(layer.op, h.shape[1:3], name)
-            report(name, layer, trace, h.shape)
-            return h, trace
-
-        def branches(item, h, trace):  # parallel chains, concatenated (inception)
-            outs = []
-            for chain in item.branches:
-                b, b_trace = h, trace
-                for layer in chain:
-                    b, b_trace = run(layer, b, b_trace)
-                outs.append((b, b_trace))
-            concat = Concat(name=item.name)
-            h, trace = concat(*(b for b, _ in outs)), outs[0][1]
-            for _, b_trace in outs[1:]:  # receptive field: the widest branch's
-                trace = trace.merged(b_trace, item.name)
-            report(item.name, concat, trace, h.shape)
-            return h, trace
-
+    def head(self, x, scored: Scored, classes: int, sfx: str, run: Runner) -> jax.Array:
+        """Skips and the final upsampling from a head's score maps; logits cropped to ``x``."""
         learnable = self.learnable_upsampling
-        h, trace = x, Trace.input(*x.shape[1:3])
-        taps = {}
-        for item in self.trunk():
-            try:
-                if isinstance(item, Branches):
-                    h, trace = branches(item, h, trace)
-                else:
-                    h, trace = run(item, h, trace)
-            except ValueError as err:  # a window larger than what is left of the image
-                size = f"{x.shape[1]}x{x.shape[2]}"
-                raise ValueError(
-                    f"input of {size} pixels is too small for this net: {err}"
-                ) from err
-            taps[item.name] = h, trace
-
-        def head(h, trace, classes, sfx):
-            h, trace = run(Conv(classes, 1, zero_init=True, name=f"score_fr{sfx}"), h, trace)
-            for skip in self.skips:
-                up_name, score = f"{skip.upscore}{sfx}", f"score_{skip.tap}{sfx}"
-                up, up_trace = run(
-                    Deconv(classes, skip.kernel, 2, learnable=learnable, name=up_name), h, trace
-                )
-                s, s_trace = taps[skip.tap]
-                if skip.scale is not None:
-                    scale = Scale(skip.scale, name=f"scale_{skip.tap}{sfx}")
-                    s, s_trace = run(scale, s, s_trace)
-                s, s_trace = run(Conv(classes, 1, zero_init=True, name=score), s, s_trace)
-                # Crop whichever path starts earlier in the image (if both start together,
-                # the longer one) to the other one.
-                s_first, up_first = s_trace.map.shift, up_trace.map.shift
-                longer = all(a >= b for a, b in zip(s.shape[1:3], up.shape[1:3], strict=True))
-                if s_first < up_first or (s_first == up_first and longer):
-                    s, s_trace = crop(s, s_trace, up.shape[1:3], up_trace.map, score, up_name)
-                else:
-                    up, up_trace = crop(up, up_trace, s.shape[1:3], s_trace.map, up_name, score)
-                fuse = Sum(name=f"fuse_{skip.tap}{sfx}")
-                h, trace = fuse(up, s), up_trace.merged(s_trace, fuse.name)
-                report(fuse.name, fuse, trace, h.shape)
-            name, kernel, stride = self.upscore
-            deconv = Deconv(classes, kernel, stride, learnable=learnable, name=f"{name}{sfx}")
-            h, trace = run(deconv, h, trace)
-            return crop(h, trace, x.shape[1:3], CoordMap(), deconv.name, "data", sfx)[0]
-
-        if not self.heads:
-            return head(h, trace, self.num_classes, "")
-        return {name: head(h, trace, classes, f"_{name}") for name, classes in self.heads}
+        h, trace = scored["score_fr"]
+        for skip in self.skips:
+            up_name, score = f"{skip.upscore}{sfx}", f"score_{skip.tap}{sfx}"
+            up, up_trace = run(
+                Deconv(classes, skip.kernel, 2, learnable=learnable, name=up_name), h, trace
+            )
+            s, s_trace = scored[f"score_{skip.tap}"]
+            # Crop whichever path starts earlier in the image (if both start together, the
+            # longer one) to the other one.
+            s_first, up_first = s_trace.map.shift, up_trace.map.shift
+            longer = all(a >= b for a, b in zip(s.shape[1:3], up.shape[1:3], strict=True))
+            if s_first < up_first or (s_first == up_first and longer):
+                s, s_trace = run.crop(s, s_trace, up.shape[1:3], up_trace.map, score, up_name,
+                                      f"{score}c", x)  # fmt: skip
+            else:
+                up, up_trace = run.crop(up, up_trace, s.shape[1:3], s_trace.map, up_name, score,
+                                        f"{up_name}c", x)  # fmt: skip
+            h, trace = run.fuse([(up, up_trace), (s, s_trace)], f"fuse_{skip.tap}{sfx}")
+        name, kernel, stride = self.upscore
+        deconv = Deconv(classes, kernel, stride, learnable=learnable, name=f"{name}{sfx}")
+        h, trace = run(deconv, h, trace)
+        return run.crop(h, trace, x.shape[1:3], CoordMap(), deconv.name, "data", f"score{sfx}", x)[0]
 
 
 class Traced(NamedTuple):
@@ -163,10 +238,13 @@ class Traced(NamedTuple):
     shape: tuple[int, ...]
 
 
-def trace_layers(module: nn.Module, height: int, width: int, channels: int = 3) -> list[Traced]:
+def trace_layers(
+    module: nn.Module, height: int, width: int, channels: int | None = None
+) -> list[Traced]:
     """Every layer of ``module`` in execution order with its geometry at an input size, from
     one abstract forward pass (``jax.eval_shape``: nothing is computed)."""
     found: list[Traced] = []
+    channels = channels or input_channels(module)
     x = jax.ShapeDtypeStruct((1, height, width, channels), jax.numpy.float32)
     jax.eval_shape(
         lambda x: module.init(
@@ -175,6 +253,11 @@ def trace_layers(module: nn.Module, height: int, width: int, channels: int = 3) 
         x,
     )
     return found
+
+
+def input_channels(module: nn.Module) -> int:
+    """The input channels ``module`` takes (3 unless it says otherwise)."""
+    return module.input_channels() if hasattr(module, "input_channels") else 3
 
 
 def layer_types(module: nn.Module) -> dict[str, type]:

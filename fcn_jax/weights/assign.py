@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fcn_jax.layers import Deconv
-from fcn_jax.models import layer_types
+from fcn_jax.models import input_channels, layer_types
 from fcn_jax.surgery import convolutionalize
 
 
@@ -32,15 +32,15 @@ class Assigned(NamedTuple):
     batch_stats: dict  # running mean and variance of batch-norm layers ({} if none)
 
 
-def abstract_variables(module, channels: int = 3) -> dict:
+def abstract_variables(module) -> dict:
     """The shapes of ``module``'s variables, without computing anything."""
-    x = jax.ShapeDtypeStruct((1, 256, 256, channels), jnp.float32)  # fits every net
+    x = jax.ShapeDtypeStruct((1, 256, 256, input_channels(module)), jnp.float32)  # fits every net
     return jax.eval_shape(module.init, jax.random.key(0), x)
 
 
-def abstract_params(module, channels: int = 3) -> dict:
+def abstract_params(module) -> dict:
     """The shapes of ``module``'s params, without computing anything."""
-    return abstract_variables(module, channels)["params"]
+    return abstract_variables(module)["params"]
 
 
 def batch_norm(blobs: list[np.ndarray], want: dict, where: str):
@@ -100,7 +100,8 @@ def assign(
     for a shape that does not fit; both name the layer and the shapes.
     """
     variables = abstract_variables(module)
-    expected, stats_expected = variables["params"], variables.get("batch_stats", {})
+    expected, stats_expected = by_layer(variables["params"]), variables.get("batch_stats", {})
+    init = by_layer(init) if init is not None else None
     kinds = layer_types(module)
     params, copied, kept, stats = {}, [], [], {}
     for layer, leaves in expected.items():
@@ -130,7 +131,8 @@ def assign(
             want = tuple(expected[layer][leaf].shape)
             where = f"{origin}: layer {layer!r} {'weight' if leaf == 'kernel' else 'bias'}"
             if leaf == "kernel":
-                value = kernel_from(blob, kinds.get(layer) is Deconv, want, where)
+                deconv = kinds.get(layer.split("/")[-1]) is Deconv
+                value = kernel_from(blob, deconv, want, where)
             else:
                 value = blob.reshape(-1) if blob.size == np.prod(want) else blob
             if value.shape != want:
@@ -144,4 +146,28 @@ def assign(
     for layer in stats_expected:
         if layer in kept:
             stats[layer] = {k: np.asarray(v) for k, v in init_stats[layer].items()}
-    return Assigned(params, copied, kept, unused, stats)
+    return Assigned(nested(params), copied, kept, unused, stats)
+
+
+def by_layer(tree: dict, prefix: str = "") -> dict[str, dict]:
+    """``{path: {leaf: value}}`` of a params tree: a late-fusion stream's layers as
+    ``color/conv1_1``."""
+    layers = {}
+    for name, value in tree.items():
+        if all(isinstance(v, Mapping) for v in value.values()):
+            layers.update(by_layer(value, f"{prefix}{name}/"))
+        else:
+            layers[f"{prefix}{name}"] = value
+    return layers
+
+
+def nested(layers: dict[str, dict]) -> dict:
+    """The params tree of ``{path: {leaf: value}}``."""
+    tree: dict = {}
+    for path, leaves in layers.items():
+        *parents, name = path.split("/")
+        node = tree
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[name] = leaves
+    return tree

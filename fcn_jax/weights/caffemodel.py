@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from fcn_jax.weights.definitions import parse_definition
 from fcn_jax.weights.wire import (
     BYTES,
     FIXED32,
@@ -37,7 +38,8 @@ BLOB_DATA, BLOB_SHAPE, BLOB_DOUBLE_DATA, SHAPE_DIM = 5, 7, 8, 1
 V1_TYPES = {
     1: "Accuracy", 3: "Concat", 4: "Convolution", 5: "Data", 6: "Dropout", 8: "Flatten",
     14: "InnerProduct", 15: "LRN", 17: "Pooling", 18: "ReLU", 20: "Softmax",
-    21: "SoftmaxWithLoss", 22: "Split", 25: "Eltwise", 39: "Deconvolution",
+    21: "SoftmaxWithLoss", 22: "Split", 25: "Eltwise", 39: "Deconvolution", 9: "HDF5Data",
+    12: "ImageData", 29: "MemoryData", 32: "DummyData", 36: "Silence", 24: "WindowData",
 }  # fmt: skip
 
 
@@ -47,11 +49,16 @@ class CaffeError(ValueError):
 
 
 class CaffeLayer(NamedTuple):
-    """A layer of the net: its name, its type and its blobs (weights first, then bias)."""
+    """A layer of the net: its name, its type and its blobs (weights first, then bias); with
+    the definition the file carries (bottoms, tops, ``{param message: fields}``, see
+    :mod:`.definitions`), empty in a file of weights only."""
 
     name: str
     type: str
     blobs: tuple[np.ndarray, ...]
+    bottom: tuple[str, ...] = ()
+    top: tuple[str, ...] = ()
+    params: dict | None = None
 
 
 def read_caffemodel(path: str | Path) -> list[CaffeLayer]:
@@ -111,7 +118,8 @@ def parse_layer(data: memoryview, offset: int) -> CaffeLayer:
     found = _grouped(data, offset)
     name = _string(found[LAYER_NAME], "layer name") if LAYER_NAME in found else ""
     kind = _string(found[LAYER_TYPE], f"type of layer {name!r}") if LAYER_TYPE in found else ""
-    return CaffeLayer(name, kind, _blobs(found.get(LAYER_BLOBS, []), name))
+    bottom, top, params = parse_definition(found, False, name)
+    return CaffeLayer(name, kind, _blobs(found.get(LAYER_BLOBS, []), name), bottom, top, params)
 
 
 def parse_v1_layer(data: memoryview, offset: int) -> CaffeLayer:
@@ -122,7 +130,8 @@ def parse_v1_layer(data: memoryview, offset: int) -> CaffeLayer:
         raise CaffeError(f"layer {name!r} uses the pre-2014 V0 encoding, which is not supported")
     number = found[V1_TYPE][-1][1] if V1_TYPE in found else 0
     kind = V1_TYPES.get(number, f"V1 type {number}")
-    return CaffeLayer(name, kind, _blobs(found.get(V1_BLOBS, []), name))
+    bottom, top, params = parse_definition(found, True, name)
+    return CaffeLayer(name, kind, _blobs(found.get(V1_BLOBS, []), name), bottom, top, params)
 
 
 def _blobs(records, layer: str) -> tuple[np.ndarray, ...]:

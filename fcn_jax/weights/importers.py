@@ -26,10 +26,11 @@ import jax
 import numpy as np
 
 from fcn_jax.layers import Scale
-from fcn_jax.models import CLASSIFIERS, FCN, build, trace_layers
+from fcn_jax.models import CLASSIFIERS, FCN, build, build_from, input_channels, trace_layers
 from fcn_jax.preprocessing import CAFFE_ILSVRC, TORCHVISION
 from fcn_jax.surgery import is_head_layer, resize_classes
 from fcn_jax.weights.assign import abstract_params, assign, to_numpy
+from fcn_jax.weights.caffe_net import check_definitions, describe_net, has_definitions, our_name
 from fcn_jax.weights.caffemodel import read_caffemodel
 from fcn_jax.weights.files import read_state
 from fcn_jax.weights.naming import resnet_layers, torchfcn_layers, vgg16_layers
@@ -64,6 +65,7 @@ def infer_width(found: Mapping, arch: str, origin: str) -> float:
         first, base = "conv1", 96
     else:
         first, base = "conv1_1", 64
+    first = next((n for n in found if n.split("/")[-1] == first), first)  # a stream's own
     if first not in found:
         have = ", ".join(list(found)[:8])
         raise KeyError(f"{origin} has no layer {first!r}: not {arch} weights (it has {have}, ...)")
@@ -77,15 +79,23 @@ def heads_of(found: Mapping) -> tuple[tuple[str, int], ...]:
 
 
 def _check_scales(found: dict, module, origin: str) -> None:
-    """The at-once nets' fixed Scale layers: Caffe stores the factor as a blob; ours is a
-    constant. They must agree; then the blob is consumed."""
+    """The at-once nets' fixed Scale layers: Caffe stores the factor as a blob, one value per
+    channel (``axis: 1``, ``num_axes: 1``); ours is a constant. Every value must be it; then the
+    blob is consumed."""
     for t in trace_layers(module, 256, 256):
         if isinstance(t.layer, Scale) and t.name in found:
             stored = to_numpy(found.pop(t.name)[0]).ravel()
-            if stored.size != 1 or not np.isclose(stored[0], t.layer.factor, rtol=1e-6):
+            channels = t.shape[-1]
+            if stored.size not in (1, channels):
+                raise ValueError(f"{origin}: layer {t.name!r} holds {stored.size} scale values "
+                                 f"for {channels} channels")  # fmt: skip
+            wrong = ~np.isclose(stored, t.layer.factor, rtol=1e-6, atol=0)
+            if wrong.any():
+                k = int(np.argmax(wrong))
                 raise ValueError(
-                    f"{origin}: layer {t.name!r} scales by {stored.tolist()}, the net by "
-                    f"{t.layer.factor}"
+                    f"{origin}: layer {t.name!r} scales channel {k} by {stored[k]:g} "
+                    f"({int(wrong.sum())} of {stored.size} values differ); the net scales by "
+                    f"{t.layer.factor:g}"
                 )
 
 
@@ -102,6 +112,8 @@ def import_layers(
     keep: list[int] | None = None,
     strict: bool = True,
     seed: int = 0,
+    streams: tuple[str, ...] = (),
+    in_channels: int = 3,
 ) -> Imported:
     """Params for ``build(arch, ...)`` from ``found`` (caffe layer -> blobs, source layout).
 
@@ -135,14 +147,14 @@ def import_layers(
             options = {"aux": aux if aux is not None else "aux_score" in found}
         else:
             options = {"align": align, "learnable_upsampling": learnable_upsampling,
-                       "heads": heads}  # fmt: skip
+                       "heads": heads, "streams": tuple(streams), "in_channels": in_channels}  # fmt: skip
         module = build(arch, classes, width=width, **options)
     _check_scales(found, module, origin)
     head = [n for n in abstract_params(module) if is_head_layer(n) or n.startswith(NEW_HEADS)]
     heads_needed = fresh_layers(found, module, [n for n in head if n not in found], origin)
     init = {}
     if heads_needed and arch not in CLASSIFIERS:
-        x = np.zeros((1, 64, 64, 3), np.float32)
+        x = np.zeros((1, 64, 64, input_channels(module)), np.float32)
         init = jax.jit(module.init)(jax.random.key(seed), x)
     got = assign(found, module, origin, fresh=heads_needed, init=init.get("params"),
                  init_stats=init.get("batch_stats"))  # fmt: skip
@@ -173,6 +185,8 @@ def import_layers(
     if keep is not None:
         meta["kept_classes"] = list(keep)
     meta["heads"] = [list(h) for h in heads]
+    if "streams" in meta:
+        meta["streams"] = list(meta["streams"])
     return Imported(params, got.batch_stats, meta, got.copied, got.fresh, dropped, resized)
 
 
@@ -217,13 +231,46 @@ def read_layers(fmt: str, source: str | Path) -> dict:
             raise ValueError(f"unknown weights format {fmt!r}; choose one of {FORMATS}")
 
 
-def convert(fmt: str, source: str | Path, arch: str, **options) -> Imported:
-    """:func:`import_layers` of a file; ``meta`` also names the source and its preprocessing."""
+def convert(fmt: str, source: str | Path, arch: str | None = None, **options) -> Imported:
+    """:func:`import_layers` of a file; ``meta`` also names the source and its preprocessing.
+
+    A ``.caffemodel`` names its own net (:func:`~.caffe_net.describe_net`): ``arch`` may be
+    omitted. Loaded as its own net, every layer definition the file carries is checked against
+    ours (:func:`~.caffe_net.check_definitions`); into another arch (a classifier made an FCN,
+    an FCN-32s grown to 16s), the weights are transplanted and only their shapes are checked.
+    """
+    if fmt == "caffe":
+        return _convert_caffe(Path(source), arch, **options)
+    if arch is None:
+        raise ValueError(f"--from {fmt} needs --arch: its files do not say which net they hold")
     if fmt in ("torchvision", "timm") and "alexnet" in arch:
         raise ValueError(f"--from {fmt} reads VGG16 weights; {arch} is an AlexNet net")
     imported = import_layers(read_layers(fmt, source), arch, str(source), **options)
     meta = {**imported.meta, "preprocessing": PREPROCESSING[fmt],
             "source": {"format": fmt, "file": str(source)}}  # fmt: skip
+    return imported._replace(meta=meta)
+
+
+def _convert_caffe(source: Path, arch: str | None, **options) -> Imported:
+    layers = read_caffemodel(source)
+    net = describe_net(layers, str(source))
+    own = arch in (None, net.arch)
+    arch = arch or net.arch
+    found = {our_name(layer.name, net.streams): layer.blobs for layer in layers if layer.blobs}
+    fused = {"streams": net.streams, "in_channels": net.in_channels}
+    if own and has_definitions(layers):
+        width = infer_width(found, arch, str(source))
+        description = {"arch": arch, "num_classes": net.num_classes, "width": width,
+                       "align": "caffe", "heads": net.heads, **fused}  # fmt: skip
+        check_definitions(layers, build_from(description), net, str(source))
+    elif not own and (net.streams or net.in_channels != 3):
+        raise ValueError(f"{source} holds a {net.arch} on {net.inputs} inputs; it loads only as "
+                         "itself (leave out --arch)")  # fmt: skip
+    imported = import_layers(found, arch, str(source), **(fused if own else {}), **options)
+    meta = {**imported.meta, "inputs": net.inputs if own else "color",
+            "in_channels": net.in_channels if own else 3, "preprocessing": PREPROCESSING["caffe"],
+            "source": {"format": "caffe", "file": str(source), "net": net.arch,
+                       "definitions_checked": own and has_definitions(layers)}}  # fmt: skip
     return imported._replace(meta=meta)
 
 
