@@ -109,6 +109,21 @@ class MaxPool(nn.Module):
         return jnp.where(first, windows, 0).sum(axis=3)
 
 
+class AvgPool(MaxPool):
+    """Average pooling as Caffe's (GoogLeNet's pool5/7x7_s1): output size rounded up; each
+    window divided by its cells inside the padded image (``pad`` counts, the rounding's
+    overhang does not)."""
+
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        del train
+        total = self.reduce(x, 0.0, jax.lax.add)
+        sizes = []
+        for n, n_out in zip(x.shape[1:3], total.shape[1:3], strict=True):
+            start = self.stride * np.arange(n_out) - self.pad
+            sizes.append(np.minimum(start + self.kernel, n + self.pad) - start)
+        return total / np.outer(*sizes)[None, :, :, None].astype(x.dtype)
+
+
 class Deconv(nn.Module):
     """Deconvolution (backwards strided convolution) without bias, torch/Caffe semantics.
 
@@ -240,7 +255,9 @@ class Sum(nn.Module):
 
     def __call__(self, *xs: jax.Array) -> jax.Array:
         if len({x.shape for x in xs}) != 1:
-            raise ValueError(f"{self.name}: cannot sum shapes {', '.join(str(x.shape) for x in xs)}")
+            raise ValueError(
+                f"{self.name}: cannot sum shapes {', '.join(str(x.shape) for x in xs)}"
+            )
         if self.coeffs and len(self.coeffs) != len(xs):
             raise ValueError(f"{self.name}: {len(self.coeffs)} coefficients for {len(xs)} inputs")
         total = None

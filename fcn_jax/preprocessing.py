@@ -76,3 +76,11 @@ TORCHVISION = Normalisation("rgb", (123.675, 116.28, 103.53), (58.395, 57.12, 57
 def caffe(mean_rgb) -> Normalisation:
     """The reference preprocessing with a dataset's own mean."""
     return Normalisation("bgr", tuple(float(m) for m in mean_rgb))
+
+
+# The NYUDv2 means of the reference's nyud_layers.py (BGR 116.190, 97.203, 92.318 for colour;
+# HHA, read as an image, 132.431, 94.076, 118.477 in the same order; log depth 7.844), which its
+# released NYUD nets were trained with.
+NYUD_COLOR = Normalisation("bgr", (92.318, 97.203, 116.190))
+NYUD_HHA = Normalisation("bgr", (118.477, 94.076, 132.431))
+NYUD_LOG_DEPTH = 7.844

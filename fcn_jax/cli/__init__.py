@@ -76,8 +76,11 @@ def parser() -> argparse.ArgumentParser:
     )
     conv.add_argument("--from", dest="format", required=True, choices=FORMATS)
     conv.add_argument("source", metavar="SRC", help=".caffemodel, .pth, .npz or .safetensors")
-    conv.add_argument("--arch", choices=ARCHS + CLASSIFIERS,
-                      help="the net to load into (a .caffemodel names its own: optional there)")
+    conv.add_argument(
+        "--arch",
+        choices=ARCHS + CLASSIFIERS,
+        help="the net to load into (a .caffemodel names its own: optional there)",
+    )
     conv.add_argument(
         "--num-classes", type=int, help="classes of the new score layers (default: the file's)"
     )

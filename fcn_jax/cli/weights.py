@@ -77,6 +77,8 @@ def run_convert(args: argparse.Namespace) -> int:
     if meta["source"].get("definitions_checked"):
         print(f"  every layer definition in the file matches our {meta['arch']}")
     if meta.get("inputs", "color") != "color":
-        print(f"  inputs: {meta['inputs']} ({meta['in_channels']} channels"
-              f"{' per stream' if meta.get('streams') else ''})")
+        print(
+            f"  inputs: {meta['inputs']} ({meta['in_channels']} channels"
+            f"{' per stream' if meta.get('streams') else ''})"
+        )
     return 0

@@ -17,7 +17,7 @@ ARCHS = (
     "fcn-resnet50", "fcn-resnet101",
 )  # fmt: skip
 # Convolutionalized classifiers (coarse class-score maps; for imported ImageNet weights).
-CLASSIFIERS = ("vgg16", "alexnet")
+CLASSIFIERS = ("vgg16", "alexnet", "googlenet")
 ALIGNMENTS = ("caffe", "same")
 
 __all__ = [
@@ -101,6 +101,9 @@ def build(
         return Classifier(num_classes, partial(vgg16, width, first_pad=1, fc6_pad=0))
     if arch == "alexnet":
         return Classifier(num_classes, partial(alexnet, width, first_pad=0))
+    if arch == "googlenet":
+        trunk = partial(googlenet, width, classifier=True)
+        return Classifier(num_classes, trunk, last="loss3_classifier")
     vgg = partial(vgg16, width, first_pad=100 if caffe else 1, fc6_pad=0 if caffe else 3)
     pool4, pool3 = Skip("pool4", "upscore2"), Skip("pool3", "upscore_pool4")
     match arch:

@@ -110,7 +110,9 @@ def score_stream(net: Layout, x: jax.Array, run: Runner) -> dict[str, Scored]:
         taps[item.name] = h, trace
     result = {}
     for sfx, classes in net.suffixes:
-        scored = {"score_fr": run(Conv(classes, 1, zero_init=True, name=f"score_fr{sfx}"), h, trace)}
+        scored = {
+            "score_fr": run(Conv(classes, 1, zero_init=True, name=f"score_fr{sfx}"), h, trace)
+        }
         for skip in net.skips:
             s, s_trace = taps[skip.tap]
             if skip.scale is not None:
@@ -188,7 +190,9 @@ class FCN(nn.Module):
         else:
             c, n = self.in_channels, len(self.streams)
             per_stream = [
-                Stream(layout, name=name)(x[..., k * c : (k + 1) * c], train, record if k == 0 else None)
+                Stream(layout, name=name)(
+                    x[..., k * c : (k + 1) * c], train, record if k == 0 else None
+                )
                 for k, name in enumerate(self.streams)
             ]  # the geometry of every stream is the first's: it alone is recorded
             scored = {}
@@ -226,7 +230,9 @@ class FCN(nn.Module):
         name, kernel, stride = self.upscore
         deconv = Deconv(classes, kernel, stride, learnable=learnable, name=f"{name}{sfx}")
         h, trace = run(deconv, h, trace)
-        return run.crop(h, trace, x.shape[1:3], CoordMap(), deconv.name, "data", f"score{sfx}", x)[0]
+        return run.crop(h, trace, x.shape[1:3], CoordMap(), deconv.name, "data", f"score{sfx}", x)[
+            0
+        ]
 
 
 class Traced(NamedTuple):

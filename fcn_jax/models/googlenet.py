@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from flax import linen as nn
 
-from fcn_jax.layers import LRN, Conv, Dropout, MaxPool, ReLU
+from fcn_jax.layers import LRN, AvgPool, Conv, Dropout, MaxPool, ReLU
 from fcn_jax.models.vgg import channels
 
 # (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool projection) of each inception module
@@ -52,8 +52,9 @@ def inception(block: str, width: float) -> Branches:
     )
 
 
-def googlenet(width: float = 1.0, first_pad: int = 3):
-    """The GoogLeNet trunk up to inception_5b's output and its dropout."""
+def googlenet(width: float = 1.0, first_pad: int = 3, classifier: bool = False):
+    """The GoogLeNet trunk up to inception_5b's output and its dropout; with ``classifier``,
+    bvlc_googlenet's own 7x7 average pooling before that dropout."""
 
     def pool(name):
         return MaxPool(3, 2, name=name)
@@ -76,5 +77,6 @@ def googlenet(width: float = 1.0, first_pad: int = 3):
         pool("pool4_3x3_s2"),
         inception("5a", width),
         inception("5b", width),
+        *((AvgPool(7, 1, name="pool5_7x7_s1"),) if classifier else ()),
         Dropout(0.4, name="pool5_drop_7x7_s1"),
     )

@@ -57,6 +57,13 @@ def batch_norm(blobs: list[np.ndarray], want: dict, where: str):
     return {"scale": scale, "bias": bias}, {"mean": mean, "var": var}
 
 
+def outputs_of(weight) -> int:
+    """The output channels of a layer's weight: (out, ...) in Caffe and torch layouts; a legacy
+    Caffe InnerProduct blob is (1, 1, out, in)."""
+    shape = np.shape(weight)
+    return int(shape[2] if len(shape) == 4 and shape[:2] == (1, 1) and shape[2] > 1 else shape[0])
+
+
 def to_numpy(value) -> np.ndarray:
     """A float32 array from a numpy array or a torch tensor."""
     if hasattr(value, "detach"):

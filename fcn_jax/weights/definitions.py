@@ -25,6 +25,7 @@ PARAM_FIELDS = {
     "concat_param": (104, 9),
     "dropout_param": (108, 12),
     "relu_param": (123, 30),
+    "python_param": (130, None),
 }
 BOTTOM, TOP = (3, 2), (4, 3)  # (LayerParameter, V1LayerParameter)
 
@@ -32,33 +33,63 @@ BOTTOM, TOP = (3, 2), (4, 3)  # (LayerParameter, V1LayerParameter)
 # "ints" (repeated), "floats" (repeated) or an enum's names by value.
 MESSAGES = {
     "convolution_param": {
-        "num_output": (1, "int", None), "bias_term": (2, "bool", True),
-        "pad": (3, "ints", ()), "kernel_size": (4, "ints", ()), "stride": (6, "ints", ()),
-        "dilation": (18, "ints", ()), "pad_h": (9, "int", None), "pad_w": (10, "int", None),
-        "kernel_h": (11, "int", None), "kernel_w": (12, "int", None),
-        "stride_h": (13, "int", None), "stride_w": (14, "int", None),
-        "group": (5, "int", 1), "axis": (16, "int", 1),
+        "num_output": (1, "int", None),
+        "bias_term": (2, "bool", True),
+        "pad": (3, "ints", ()),
+        "kernel_size": (4, "ints", ()),
+        "stride": (6, "ints", ()),
+        "dilation": (18, "ints", ()),
+        "pad_h": (9, "int", None),
+        "pad_w": (10, "int", None),
+        "kernel_h": (11, "int", None),
+        "kernel_w": (12, "int", None),
+        "stride_h": (13, "int", None),
+        "stride_w": (14, "int", None),
+        "group": (5, "int", 1),
+        "axis": (16, "int", 1),
     },
     "pooling_param": {
-        "pool": (1, ("MAX", "AVE", "STOCHASTIC"), "MAX"), "pad": (4, "ints", ()),
-        "pad_h": (9, "int", None), "pad_w": (10, "int", None),
-        "kernel_size": (2, "ints", ()), "kernel_h": (5, "int", None),
-        "kernel_w": (6, "int", None), "stride": (3, "ints", ()),
-        "stride_h": (7, "int", None), "stride_w": (8, "int", None),
+        "pool": (1, ("MAX", "AVE", "STOCHASTIC"), "MAX"),
+        "pad": (4, "ints", ()),
+        "pad_h": (9, "int", None),
+        "pad_w": (10, "int", None),
+        "kernel_size": (2, "ints", ()),
+        "kernel_h": (5, "int", None),
+        "kernel_w": (6, "int", None),
+        "stride": (3, "ints", ()),
+        "stride_h": (7, "int", None),
+        "stride_w": (8, "int", None),
         "global_pooling": (12, "bool", False),
     },
     "crop_param": {"axis": (1, "int", 2), "offset": (2, "ints", ())},
     "eltwise_param": {"operation": (1, ("PROD", "SUM", "MAX"), "SUM"), "coeff": (2, "floats", ())},
-    "scale_param": {"axis": (1, "int", 1), "num_axes": (2, "int", 1), "bias_term": (4, "bool", False)},
-    "inner_product_param": {"num_output": (1, "int", None), "bias_term": (2, "bool", True),
-                            "axis": (5, "int", 1), "transpose": (6, "bool", False)},
-    "lrn_param": {"local_size": (1, "int", 5), "alpha": (2, "float", 1.0), "beta": (3, "float", 0.75),
-                  "norm_region": (4, ("ACROSS_CHANNELS", "WITHIN_CHANNEL"), "ACROSS_CHANNELS"),
-                  "k": (5, "float", 1.0)},
+    "scale_param": {
+        "axis": (1, "int", 1),
+        "num_axes": (2, "int", 1),
+        "bias_term": (4, "bool", False),
+    },
+    "inner_product_param": {
+        "num_output": (1, "int", None),
+        "bias_term": (2, "bool", True),
+        "axis": (5, "int", 1),
+        "transpose": (6, "bool", False),
+    },
+    "lrn_param": {
+        "local_size": (1, "int", 5),
+        "alpha": (2, "float", 1.0),
+        "beta": (3, "float", 0.75),
+        "norm_region": (4, ("ACROSS_CHANNELS", "WITHIN_CHANNEL"), "ACROSS_CHANNELS"),
+        "k": (5, "float", 1.0),
+    },
     "concat_param": {"axis": (2, "int", 1), "concat_dim": (1, "int", 1)},
     "dropout_param": {"dropout_ratio": (1, "float", 0.5)},
     "relu_param": {"negative_slope": (1, "float", 0.0)},
-}  # fmt: skip
+    "python_param": {
+        "module": (1, "str", ""),
+        "layer": (2, "str", ""),
+        "param_str": (3, "str", ""),
+    },
+}
 
 
 def _float(wire: int, value) -> float:
@@ -88,6 +119,10 @@ def parse_message(kind: str, data: memoryview, where: str) -> dict:
                 result[name] = tuple(_floats(found))
             elif how == "float":
                 result[name] = _float(*found[-1])
+            elif how == "str":
+                if found[-1][0] != BYTES:
+                    raise WireError(f"wire type {found[-1][0]}")
+                result[name] = bytes(found[-1][1]).decode("utf-8", "replace")
             else:
                 if found[-1][0] != VARINT:
                     raise WireError(f"wire type {found[-1][0]}")

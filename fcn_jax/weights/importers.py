@@ -10,7 +10,8 @@ One path for every format: the file becomes ``{caffe layer: blobs}`` (:mod:`.caf
   upsampling layer, replaced by the new net's, is dropped.
 - A classifier (VGG16, CaffeNet) into an FCN: the trunk is transplanted, fc6/fc7 convolutionalized,
   fc8 dropped, the score and upsampling layers freshly initialised.
-- A classifier into its convolutionalized self (arch ``vgg16``/``alexnet``): fc8 kept as a 1x1 conv.
+- A classifier into its convolutionalized self (arch ``vgg16``/``alexnet``/``googlenet``): fc8
+  (``loss3/classifier``) kept as a 1x1 conv; GoogLeNet's auxiliary classifiers dropped.
 - ``num_classes`` differing from the file's: the score layers are resized
   (:func:`fcn_jax.surgery.resize_classes`).
 """
@@ -26,11 +27,10 @@ import jax
 import numpy as np
 
 from fcn_jax.layers import Scale
-from fcn_jax.models import CLASSIFIERS, FCN, build, build_from, input_channels, trace_layers
+from fcn_jax.models import CLASSIFIERS, FCN, build, input_channels, trace_layers
 from fcn_jax.preprocessing import CAFFE_ILSVRC, TORCHVISION
 from fcn_jax.surgery import is_head_layer, resize_classes
-from fcn_jax.weights.assign import abstract_params, assign, to_numpy
-from fcn_jax.weights.caffe_net import check_definitions, describe_net, has_definitions, our_name
+from fcn_jax.weights.assign import abstract_params, assign, outputs_of, to_numpy
 from fcn_jax.weights.caffemodel import read_caffemodel
 from fcn_jax.weights.files import read_state
 from fcn_jax.weights.naming import resnet_layers, torchfcn_layers, vgg16_layers
@@ -127,16 +127,21 @@ def import_layers(
     width = infer_width(found, arch, origin) if width is None else width
     dropped, heads = [], heads_of(found)
     if arch in CLASSIFIERS:
-        if "fc8" not in found:
-            raise KeyError(f"{origin} has no layer 'fc8': not classifier weights for {arch}")
-        classes = int(np.shape(found["fc8"][0])[0])
+        last = "loss3_classifier" if arch == "googlenet" else "fc8"
+        if last not in found:
+            raise KeyError(f"{origin} has no layer {last!r}: not classifier weights for {arch}")
+        classes = outputs_of(found[last][0])
         if num_classes not in (None, classes):
             raise ValueError(f"{arch} keeps the classifier's {classes} classes; got {num_classes}")
         module = build(arch, classes, width=width)
         options = {}
+        for name in [n for n in found if n.startswith(AUXILIARY)]:  # GoogLeNet's side outputs
+            found.pop(name)
+            dropped.append(name)
     else:
-        if "score_fr" in found:
-            classes = int(np.shape(found["score_fr"][0])[0])
+        score_fr = next((n for n in found if n.split("/")[-1] == "score_fr"), None)
+        if score_fr is not None:
+            classes = outputs_of(found[score_fr][0])
         else:
             classes = num_classes or 21
             for name in [n for n in found if n in CLASSIFIER_LAYERS or n.startswith(AUXILIARY)]:
@@ -146,8 +151,8 @@ def import_layers(
         if "resnet" in arch:
             options = {"aux": aux if aux is not None else "aux_score" in found}
         else:
-            options = {"align": align, "learnable_upsampling": learnable_upsampling,
-                       "heads": heads, "streams": tuple(streams), "in_channels": in_channels}  # fmt: skip
+            options = {"align": align, "learnable_upsampling": learnable_upsampling, "heads": heads,
+                       "streams": tuple(streams), "in_channels": in_channels}  # fmt: skip
         module = build(arch, classes, width=width, **options)
     _check_scales(found, module, origin)
     head = [n for n in abstract_params(module) if is_head_layer(n) or n.startswith(NEW_HEADS)]
@@ -195,10 +200,10 @@ def fresh_layers(found: Mapping, module, missing: list[str], origin: str) -> lis
     weights (no ``score_fr``); for an FCN's, only an earlier stage's (the source lacks this
     net's final upsampling layer) new skip scores and deconvolutions; a ResNet FCN's auxiliary
     head when asked for. Any other missing layer is an error naming it."""
-    scored = [n for n in found if is_head_layer(n)]
+    scored = [n for n in found if is_head_layer(n.split("/")[-1])]  # a stream's too
     if not scored:
         return missing
-    if not any(n.startswith("score_fr") for n in found):
+    if not any(n.split("/")[-1].startswith("score_fr") for n in found):
         raise KeyError(f"{origin} has {', '.join(scored)} but no score_fr: an incomplete FCN")
     # An earlier stage has its own final upsampling (FCN-32s' upscore), which this net lacks.
     expected = abstract_params(module)
@@ -240,7 +245,9 @@ def convert(fmt: str, source: str | Path, arch: str | None = None, **options) ->
     an FCN-32s grown to 16s), the weights are transplanted and only their shapes are checked.
     """
     if fmt == "caffe":
-        return _convert_caffe(Path(source), arch, **options)
+        from fcn_jax.weights.released import convert_caffe  # it builds on import_layers
+
+        return convert_caffe(Path(source), arch, **options)
     if arch is None:
         raise ValueError(f"--from {fmt} needs --arch: its files do not say which net they hold")
     if fmt in ("torchvision", "timm") and "alexnet" in arch:
@@ -248,29 +255,6 @@ def convert(fmt: str, source: str | Path, arch: str | None = None, **options) ->
     imported = import_layers(read_layers(fmt, source), arch, str(source), **options)
     meta = {**imported.meta, "preprocessing": PREPROCESSING[fmt],
             "source": {"format": fmt, "file": str(source)}}  # fmt: skip
-    return imported._replace(meta=meta)
-
-
-def _convert_caffe(source: Path, arch: str | None, **options) -> Imported:
-    layers = read_caffemodel(source)
-    net = describe_net(layers, str(source))
-    own = arch in (None, net.arch)
-    arch = arch or net.arch
-    found = {our_name(layer.name, net.streams): layer.blobs for layer in layers if layer.blobs}
-    fused = {"streams": net.streams, "in_channels": net.in_channels}
-    if own and has_definitions(layers):
-        width = infer_width(found, arch, str(source))
-        description = {"arch": arch, "num_classes": net.num_classes, "width": width,
-                       "align": "caffe", "heads": net.heads, **fused}  # fmt: skip
-        check_definitions(layers, build_from(description), net, str(source))
-    elif not own and (net.streams or net.in_channels != 3):
-        raise ValueError(f"{source} holds a {net.arch} on {net.inputs} inputs; it loads only as "
-                         "itself (leave out --arch)")  # fmt: skip
-    imported = import_layers(found, arch, str(source), **(fused if own else {}), **options)
-    meta = {**imported.meta, "inputs": net.inputs if own else "color",
-            "in_channels": net.in_channels if own else 3, "preprocessing": PREPROCESSING["caffe"],
-            "source": {"format": "caffe", "file": str(source), "net": net.arch,
-                       "definitions_checked": own and has_definitions(layers)}}  # fmt: skip
     return imported._replace(meta=meta)
 
 
