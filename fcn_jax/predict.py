@@ -16,6 +16,7 @@ import jax
 import numpy as np
 from PIL import Image
 
+from fcn_jax.data.pipeline import model_input
 from fcn_jax.models import CLASSIFIERS, build_from
 from fcn_jax.preprocessing import Normalisation, caffe, from_json
 from fcn_jax.viz import heatmap, label_png, overlay
@@ -30,6 +31,8 @@ class Predictor(NamedTuple):
     classifier: bool  # coarse class scores (a convolutionalized classifier), no labels
     class_names: list[str] | None
     origin: str  # where the normalisation comes from, for the user
+    inputs: str = "color"  # or a NYUD net's 'color+depth' / 'color|hha' (then an image each)
+    means: dict | None = None  # the other inputs' means (model_input's), for those nets
 
 
 def from_weights(directory: str | Path) -> Predictor:
@@ -41,12 +44,15 @@ def from_weights(directory: str | Path) -> Predictor:
     if "resnet" in meta["arch"] and not stats:
         raise BundleError(f"{directory}: a {meta['arch']} needs batch_stats.npz, which is missing")
     variables = {"params": params, **({"batch_stats": stats} if stats else {})}
+    inputs = meta.get("inputs", "color")
+    means = {"color": meta["preprocessing"], "log_depth": meta.get("log_depth_mean", 0.0)}
+    if "hha_mean_rgb" in meta:
+        means["hha"] = caffe(meta["hha_mean_rgb"])
     model = build_from(meta)
     origin = f"stored with the weights in {directory}"
     classifier = meta["arch"] in CLASSIFIERS
-    return Predictor(
-        model, variables, meta["preprocessing"], classifier, meta.get("class_names"), origin
-    )
+    return Predictor(model, variables, meta["preprocessing"], classifier,
+                     meta.get("class_names"), origin, inputs, means)  # fmt: skip
 
 
 def from_description(description: dict, model, variables, workdir: str | Path) -> Predictor:
@@ -71,11 +77,32 @@ def class_index(which: str, count: int, names: Sequence[str] | None) -> int:
     raise ValueError(f"no class {which!r}: give an index in [0, {count}) ({known})")
 
 
+OTHER_INPUTS = {"color+depth": "depth", "color|hha": "hha"}  # what a NYUD fusion net also takes
+
+
+def read_image(path: Path, what: str, rgb: bool = True) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB") if rgb else image)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read {what} {path}: {err}") from err
+
+
 def predict_images(
-    predictor: Predictor, images: Sequence[str | Path], out: str | Path, heat: str | None = None
+    predictor: Predictor,
+    images: Sequence[str | Path],
+    out: str | Path,
+    heat: str | None = None,
+    others: Sequence[str | Path] = (),
 ) -> list[Path]:
     """Write label PNGs and overlays (and heatmaps of class ``heat``) for ``images`` into
-    ``out``; returns the files written."""
+    ``out``; returns the files written. A NYUD fusion net takes a second image per colour
+    image, ``others``: its depth PNG (early fusion) or HHA image (late fusion)."""
+    other = OTHER_INPUTS.get(predictor.inputs)
+    if (other is None and others) or (other and len(others) != len(images)):
+        need = f"one --{other} image per colour image" if other else "no --depth or --hha"
+        raise ValueError(f"this net takes {predictor.inputs!r} inputs: give {need} "
+                         f"({len(images)} image(s), {len(others)} given)")  # fmt: skip
     if predictor.classifier and heat is None:
         raise ValueError(
             "a convolutionalized classifier gives coarse class scores, not labels: "
@@ -86,13 +113,17 @@ def predict_images(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for path in map(Path, images):
-        try:
-            with Image.open(path) as image:
-                rgb = np.asarray(image.convert("RGB"))
-        except (OSError, ValueError) as err:
-            raise ValueError(f"cannot read image {path}: {err}") from err
-        logits = forward(variables, predictor.normalisation.apply(rgb)[None])
+    for k, path in enumerate(map(Path, images)):
+        rgb = read_image(path, "image")
+        if other is None:
+            x = predictor.normalisation.apply(rgb)
+        else:
+            second = read_image(Path(others[k]), f"{other} image", rgb=other == "hha")
+            if second.shape[:2] != rgb.shape[:2]:
+                raise ValueError(f"{others[k]} is {second.shape[1]}x{second.shape[0]} pixels, "
+                                 f"{path} {rgb.shape[1]}x{rgb.shape[0]}")  # fmt: skip
+            x = model_input({"image": rgb, other: second}, predictor.inputs, predictor.means)
+        logits = forward(variables, x[None])
         if isinstance(logits, dict):  # several heads: the first is the semantic one
             logits = next(iter(logits.values()))
         logits = np.asarray(logits[0])

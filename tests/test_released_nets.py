@@ -134,3 +134,73 @@ def test_weights_only_still_load_with_an_arch(tmp_path):
     assert not done.meta["source"]["definitions_checked"] and done.meta["arch"] == "fcn16s"
     full = convert("caffe", write(tmp_path, released_net("voc-fcn16s"), "full.caffemodel"))
     jax.tree.map(np.testing.assert_array_equal, done.params, full.params)
+
+
+def test_convert_and_predict_from_the_command_line(tmp_path, capsys):
+    from PIL import Image
+
+    from fcn_jax import cli
+    from fcn_jax.preprocessing import CAFFE_ILSVRC
+
+    defs = released_net("voc-fcn8s-atonce")
+    source, out = write(tmp_path, defs), tmp_path / "weights"
+    assert cli.main(["convert", "--from", "caffe", str(source), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "(fcn8s-atonce, 21 classes, width 0.0625)" in printed
+    assert "every layer definition in the file matches our fcn8s-atonce" in printed
+    rgb = np.random.default_rng(1).integers(0, 256, (41, 58, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "photo.png")
+    args = ["predict", "--weights", str(out), str(tmp_path / "photo.png"), "--out", str(tmp_path)]
+    assert cli.main([*args[:-1], str(tmp_path / "pred")]) == 0
+    with Image.open(tmp_path / "pred" / "photo.png") as label:
+        label = np.asarray(label)
+    x = (rgb.astype(np.float32) - np.float32(CAFFE_ILSVRC.mean))[..., ::-1]  # BGR minus mean
+    reference = caffe_forward(defs, {"data": x.transpose(2, 0, 1)[None].copy()})["score"]
+    expected = reference[0].argmax(0)
+    assert (label == expected).mean() > 0.999  # float32 against float64: ties may differ
+
+
+# nyud_layers.py's means, in the BGR order its images are in when subtracted
+NYUD_BGR, NYUD_HHA, NYUD_LOG_DEPTH = (116.190, 97.203, 92.318), (132.431, 94.076, 118.477), 7.844
+
+
+@pytest.mark.parametrize(("name", "flag"), [("nyud-fcn32s-color-d", "--depth"),
+                                            ("nyud-fcn32s-color-hha", "--hha")])  # fmt: skip
+def test_predict_takes_the_second_input_of_a_fusion_net(tmp_path, name, flag):
+    from PIL import Image
+
+    from fcn_jax import cli
+
+    defs = released_net(name)
+    source, out = write(tmp_path, defs), tmp_path / "weights"
+    assert cli.main(["convert", "--from", "caffe", str(source), "--out", str(out)]) == 0
+    rng = np.random.default_rng(2)
+    rgb = rng.integers(0, 256, (39, 47, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    bgr = rgb[..., ::-1].astype(np.float64) - NYUD_BGR
+    if flag == "--depth":
+        second = rng.integers(500, 9000, (39, 47), dtype=np.uint16)  # millimetres, 16-bit PNG
+        Image.fromarray(second).save(tmp_path / "second.png")
+        data = {
+            "color": bgr,
+            "depth": (np.log(second.astype(np.float64)) - NYUD_LOG_DEPTH)[..., None],
+        }
+    else:
+        second = rng.integers(0, 256, (39, 47, 3), dtype=np.uint8)
+        Image.fromarray(second).save(tmp_path / "second.png")
+        data = {"color": bgr, "hha": second[..., ::-1].astype(np.float64) - NYUD_HHA}
+    data = {k: v.transpose(2, 0, 1)[None].astype(np.float32) for k, v in data.items()}
+    expected = caffe_forward(defs, data)["score"][0].argmax(0)
+    args = [
+        "predict",
+        "--weights",
+        str(out),
+        str(tmp_path / "rgb.png"),
+        "--out",
+        str(tmp_path / "p"),
+    ]
+    with pytest.raises(SystemExit, match=rf"give one {flag} image per colour image \(1 image"):
+        cli.main(args)
+    assert cli.main([*args, flag, str(tmp_path / "second.png")]) == 0
+    with Image.open(tmp_path / "p" / "rgb.png") as label:
+        assert (np.asarray(label) == expected).mean() > 0.999

@@ -66,6 +66,20 @@ def parser() -> argparse.ArgumentParser:
     pred.add_argument("images", nargs="+", metavar="IMAGE")
     pred.add_argument("--out", required=True, metavar="OUTDIR")
     pred.add_argument("--heatmap", metavar="CLASS", help="also write this class's score map")
+    pred.add_argument(
+        "--depth",
+        nargs="+",
+        default=[],
+        metavar="PNG",
+        help="early fusion (color+depth nets): a depth PNG per image, in order",
+    )
+    pred.add_argument(
+        "--hha",
+        nargs="+",
+        default=[],
+        metavar="PNG",
+        help="late fusion (color|hha nets): an HHA image per image, in order",
+    )
     pred.set_defaults(run=run_predict)
 
     conv = commands.add_parser(

@@ -30,7 +30,10 @@ def run_predict(args: argparse.Namespace) -> int:
     norm = predictor.normalisation
     print(f"preprocessing: {norm.describe()} ({predictor.origin})", file=sys.stderr)
     try:
-        written = predict.predict_images(predictor, args.images, args.out, args.heatmap)
+        if args.depth and args.hha:
+            raise ValueError("give --depth or --hha, not both")
+        others = args.depth or args.hha
+        written = predict.predict_images(predictor, args.images, args.out, args.heatmap, others)
     except ValueError as err:
         raise SystemExit(f"fcn-jax predict: {err}") from err
     for path in written:

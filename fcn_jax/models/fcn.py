@@ -8,6 +8,7 @@ receives ``(name, layer, trace, shape)`` for each layer as it runs; ``fcn-jax ge
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -97,9 +98,8 @@ class Runner(NamedTuple):
         return h, trace
 
 
-def score_stream(net: Layout, x: jax.Array, run: Runner) -> dict[str, Scored]:
-    """The trunk on ``x`` and every score layer of each head: ``{suffix: {'score_fr': ...,
-    'score_pool4': ...}}``. Layers are created in the calling module's scope."""
+def run_trunk(net: Layout, x: jax.Array, run: Runner) -> dict[str, tuple[jax.Array, Trace]]:
+    """Every trunk layer's output by name, the last also as ``'top'``."""
     h, trace = x, Trace.input(*x.shape[1:3])
     taps = {}
     for item in net.trunk():
@@ -108,17 +108,30 @@ def score_stream(net: Layout, x: jax.Array, run: Runner) -> dict[str, Scored]:
         except ValueError as err:  # a window larger than what is left of the image
             raise too_small(x, err) from err
         taps[item.name] = h, trace
+    taps["top"] = h, trace
+    return taps
+
+
+def score_of(run: Runner, taps: dict, skip: Skip | None, classes: int, sfx: str):
+    """``score_fr`` (``skip`` None) or a skip's scored tap (scaled first, at-once nets), with
+    its trace; the layers are created in the calling module's scope."""
+    if skip is None:
+        return run(Conv(classes, 1, zero_init=True, name=f"score_fr{sfx}"), *taps["top"])
+    s, s_trace = taps[skip.tap]
+    if skip.scale is not None:
+        s, s_trace = run(Scale(skip.scale, name=f"scale_{skip.tap}{sfx}"), s, s_trace)
+    return run(Conv(classes, 1, zero_init=True, name=f"score_{skip.tap}{sfx}"), s, s_trace)
+
+
+def score_stream(net: Layout, x: jax.Array, run: Runner) -> dict[str, Scored]:
+    """The trunk on ``x`` and every score layer of each head: ``{suffix: {'score_fr': ...,
+    'score_pool4': ...}}``."""
+    taps = run_trunk(net, x, run)
     result = {}
     for sfx, classes in net.suffixes:
-        scored = {
-            "score_fr": run(Conv(classes, 1, zero_init=True, name=f"score_fr{sfx}"), h, trace)
-        }
+        scored = {"score_fr": score_of(run, taps, None, classes, sfx)}
         for skip in net.skips:
-            s, s_trace = taps[skip.tap]
-            if skip.scale is not None:
-                s, s_trace = run(Scale(skip.scale, name=f"scale_{skip.tap}{sfx}"), s, s_trace)
-            score = Conv(classes, 1, zero_init=True, name=f"score_{skip.tap}{sfx}")
-            scored[f"score_{skip.tap}"] = run(score, s, s_trace)
+            scored[f"score_{skip.tap}"] = score_of(run, taps, skip, classes, sfx)
         result[sfx] = scored
     return result
 
@@ -185,8 +198,10 @@ class FCN(nn.Module):
             raise ValueError(f"{what} takes {self.input_channels()} input channels, got "
                              f"{x.shape[-1]}")  # fmt: skip
         run, layout = Runner(train, record), Layout(self.trunk, self.skips, self.head_suffixes())
-        if not self.streams:
-            scored = score_stream(layout, x, run)
+        if not self.streams:  # each score layer where the head needs it, in the reference's order
+            taps = run_trunk(layout, x, run)
+            scorers = {sfx: partial(score_of, run, taps, classes=classes, sfx=sfx)
+                       for sfx, classes in self.head_suffixes()}  # fmt: skip
         else:
             c, n = self.in_channels, len(self.streams)
             per_stream = [
@@ -202,20 +217,22 @@ class FCN(nn.Module):
                     name = f"score_fused{sfx}" if layer == "score_fr" else f"{layer}_fused{sfx}"
                     parts = [stream[sfx][layer] for stream in per_stream]
                     scored[sfx][layer] = run.fuse(parts, name, (1 / n,) * n)
-        out = {sfx: self.head(x, scored[sfx], classes, sfx, run)
+            scorers = {sfx: partial(fused_score, scored[sfx]) for sfx in scored}
+        out = {sfx: self.head(x, scorers[sfx], classes, sfx, run)
                for sfx, classes in self.head_suffixes()}  # fmt: skip
         return out[""] if not self.heads else {sfx[1:]: logits for sfx, logits in out.items()}
 
-    def head(self, x, scored: Scored, classes: int, sfx: str, run: Runner) -> jax.Array:
-        """Skips and the final upsampling from a head's score maps; logits cropped to ``x``."""
+    def head(self, x, scorer: Callable, classes: int, sfx: str, run: Runner) -> jax.Array:
+        """Skips and the final upsampling from a head's score maps (``scorer(skip)``, ``None``
+        for score_fr); logits cropped to ``x``."""
         learnable = self.learnable_upsampling
-        h, trace = scored["score_fr"]
+        h, trace = scorer(None)
         for skip in self.skips:
             up_name, score = f"{skip.upscore}{sfx}", f"score_{skip.tap}{sfx}"
             up, up_trace = run(
                 Deconv(classes, skip.kernel, 2, learnable=learnable, name=up_name), h, trace
             )
-            s, s_trace = scored[f"score_{skip.tap}"]
+            s, s_trace = scorer(skip)
             # Crop whichever path starts earlier in the image (if both start together, the
             # longer one) to the other one.
             s_first, up_first = s_trace.map.shift, up_trace.map.shift
@@ -233,6 +250,10 @@ class FCN(nn.Module):
         return run.crop(h, trace, x.shape[1:3], CoordMap(), deconv.name, "data", f"score{sfx}", x)[
             0
         ]
+
+
+def fused_score(scored: Scored, skip: Skip | None):
+    return scored["score_fr" if skip is None else f"score_{skip.tap}"]
 
 
 class Traced(NamedTuple):

@@ -15,14 +15,19 @@ from pathlib import Path
 from fcn_jax.models import build_from
 from fcn_jax.preprocessing import CAFFE_ILSVRC, NYUD_COLOR, NYUD_HHA, NYUD_LOG_DEPTH
 from fcn_jax.weights.caffe_check import check_definitions
-from fcn_jax.weights.caffe_net import describe_net, has_definitions, our_name
+from fcn_jax.weights.caffe_net import CaffeNet, describe_net, has_definitions, our_name
 from fcn_jax.weights.caffemodel import read_caffemodel
 from fcn_jax.weights.importers import AUXILIARY, Imported, import_layers, infer_width
 
 
 def convert_caffe(source: Path, arch: str | None, **options) -> Imported:
     layers = read_caffemodel(source)
-    net = describe_net(layers, str(source))
+    try:
+        net = describe_net(layers, str(source))
+    except ValueError:
+        if arch is None:
+            raise
+        net = CaffeNet("", 0, (), (), "color", 3)  # not one of the reference nets: as --arch says
     own = arch in (None, net.arch)
     arch = arch or net.arch
     found = {our_name(layer.name, net.streams): layer.blobs for layer in layers if layer.blobs}
