@@ -20,6 +20,7 @@ import numpy as np
 from fcn_jax.layers import Deconv
 from fcn_jax.models import input_channels, layer_types
 from fcn_jax.surgery import convolutionalize
+from fcn_jax.weights.bundle import unflatten
 
 
 class Assigned(NamedTuple):
@@ -170,11 +171,5 @@ def by_layer(tree: dict, prefix: str = "") -> dict[str, dict]:
 
 def nested(layers: dict[str, dict]) -> dict:
     """The params tree of ``{path: {leaf: value}}``."""
-    tree: dict = {}
-    for path, leaves in layers.items():
-        *parents, name = path.split("/")
-        node = tree
-        for parent in parents:
-            node = node.setdefault(parent, {})
-        node[name] = leaves
-    return tree
+    return unflatten({f"{path}/{leaf}": v for path, leaves in layers.items()
+                      for leaf, v in leaves.items()})  # fmt: skip

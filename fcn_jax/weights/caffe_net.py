@@ -76,12 +76,13 @@ def our_name(name: str, streams: tuple[str, ...]) -> str:
 def stream_suffixes(names: list[str]) -> tuple[str, ...]:
     """Late fusion's streams: the suffixes of several ``conv1_1<stream>`` layers, in file order."""
     found = [n[len("conv1_1") :] for n in names if n.startswith("conv1_1") and n != "conv1_1"]
-    found = [s for s in found if s and n_ok(s)]
+    found = [s for s in found if is_stream_name(s)]
     return tuple(found) if len(found) > 1 else ()
 
 
-def n_ok(suffix: str) -> bool:
-    return suffix != EARLY_FUSION_FIRST[len("conv1_1") :] and re.fullmatch(r"[A-Za-z]\w*", suffix)
+def is_stream_name(suffix: str) -> bool:
+    """A suffix that names an input (``color``), not early fusion's ``_bgrd``."""
+    return bool(re.fullmatch(r"[A-Za-z]\w*", suffix))
 
 
 def describe_net(layers: list[CaffeLayer], origin: str) -> CaffeNet:
