@@ -125,8 +125,9 @@ def verify(module: nn.Module, height: int, width: int) -> list[Check]:
 
 
 def coarse_scores(names: list[str]) -> str:
-    """The layer of coarse class scores: an FCN's ``score_fr``, a classifier's ``fc8``."""
-    return "score_fr" if "score_fr" in names else "fc8"
+    """The layer of coarse class scores: an FCN's ``score_fr``, a classifier's ``fc8``
+    (GoogLeNet's ``loss3_classifier``)."""
+    return next((n for n in ("score_fr", "loss3_classifier") if n in names), "fc8")
 
 
 def rule_box(trace: Trace, i: int, j: int) -> tuple[tuple[int, int], tuple[int, int]]:
