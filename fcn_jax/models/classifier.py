@@ -28,9 +28,6 @@ class Classifier(nn.Module):
     trunk: Callable[[], Sequence[nn.Module]]
     last: str = "fc8"
 
-    def input_channels(self) -> int:
-        return 3
-
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False, record=None):
         if x.ndim != 4:

@@ -247,9 +247,9 @@ class FCN(nn.Module):
         name, kernel, stride = self.upscore
         deconv = Deconv(classes, kernel, stride, learnable=learnable, name=f"{name}{sfx}")
         h, trace = run(deconv, h, trace)
-        return run.crop(h, trace, x.shape[1:3], CoordMap(), deconv.name, "data", f"score{sfx}", x)[
-            0
-        ]
+        logits, _ = run.crop(h, trace, x.shape[1:3], CoordMap(), deconv.name, "data",
+                             f"score{sfx}", x)  # fmt: skip
+        return logits
 
 
 def fused_score(scored: Scored, skip: Skip | None):
