@@ -147,7 +147,3 @@ def _arrays(path: Path, meta: dict) -> dict:
                           "conversion?): convert again")  # fmt: skip
     return unflatten(flat)
 
-
-def stored_preprocessing(source: str | Path) -> Normalisation | None:
-    """The normalisation stored with ``source`` (a weights directory), or None."""
-    return load_meta(source)["preprocessing"] if is_bundle(source) else None
