@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fcn_jax.preprocessing import Normalisation, from_json
+from fcn_jax.preprocessing import from_json
 
 PARAMS, META, STATS = "params.npz", "weights.json", "batch_stats.npz"
 FORMAT = "fcn-jax weights"
@@ -146,4 +146,3 @@ def _arrays(path: Path, meta: dict) -> dict:
         raise BundleError(f"{path} and {META} come from two different writes (an interrupted "
                           "conversion?): convert again")  # fmt: skip
     return unflatten(flat)
-
