@@ -24,7 +24,7 @@ from benchmarks.contenders import jax_contenders, jax_model
 from benchmarks.flops import forward_flops, train_flops
 from benchmarks.peak import matmul_peak
 from benchmarks.timing import calls_per_sample, timed
-from fcn_jax.allocator import keep_freed_memory
+from fcn_jax.kernels.allocator import keep_freed_memory
 from fcn_jax.models import ARCHS
 
 

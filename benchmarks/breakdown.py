@@ -9,7 +9,7 @@ the whole compiled training step. Then the whole step again with one of our form
 the library's: 2x2 max pooling by ``lax.reduce_window`` instead of the reshape with a first-
 maximum mask, deconvolutions as one convolution of the stride-dilated input (what
 ``lax.conv_transpose`` does) instead of the stride^2 phase convolutions, and convolutions by
-XLA's own instead of ``fcn_jax.conv``'s paths (banded, im2col and 1x1 products on a CPU,
+XLA's own instead of ``fcn_jax.kernels.conv``'s paths (banded, im2col and 1x1 products on a CPU,
 conv1_1 as a matrix product on accelerators), or only the 1x1 ones (``pointwise``), or, for
 the 3x3 layers Winograd's algorithm computes, the banded path instead (``winograd``). Swaps are
 applied by replacing the module attribute for the run (a diagnostic, not a configuration).
@@ -29,8 +29,9 @@ import optax
 
 from benchmarks.contenders import jax_parts
 from benchmarks.timing import alternating_medians
-from fcn_jax import conv, layers
-from fcn_jax.losses import pixel_loss_terms
+from fcn_jax.kernels import conv
+from fcn_jax.models import layers
+from fcn_jax.train.losses import pixel_loss_terms
 
 
 def library_pool(self, x, train=False):

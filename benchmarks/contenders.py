@@ -7,11 +7,11 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from fcn_jax import allocator
-from fcn_jax.layers import Deconv
+from fcn_jax.kernels import allocator
 from fcn_jax.models import build, layer_types
-from fcn_jax.optim import make_optimizer
-from fcn_jax.steps import as_variables, init_state, make_train_step, variables_of
+from fcn_jax.models.layers import Deconv
+from fcn_jax.train.optim import make_optimizer
+from fcn_jax.train.step import as_variables, init_state, make_train_step, variables_of
 
 ARCH, CLASSES = "fcn8s", 21
 SGD = {"learning_rate": 1e-10, "momentum": 0.99, "weight_decay": 5e-4}  # the reference solver
@@ -58,7 +58,7 @@ def jax_parts(
 def jax_contenders(height: int, width: int, keep_freed_memory: bool = False, **options) -> dict:
     """Our inference and training step (``options`` as ``jax_parts``); ``keep_freed_memory``
     makes the process keep freed memory as ``fcn-jax train`` does with crops
-    (``fcn_jax.allocator``; ``benchmarks.run`` asks for it by default)."""
+    (``fcn_jax.kernels.allocator``; ``benchmarks.run`` asks for it by default)."""
     if keep_freed_memory:
         allocator.keep_freed_memory()
     parts = jax_parts(height, width, **options)

@@ -1,5 +1,5 @@
 """Per-layer GFLOP/s of a convolution, its input gradient and its kernel gradient: XLA's
-library convolution, ours (:mod:`fcn_jax.conv`) and PyTorch, for VGG16-FCN layers at the
+library convolution, ours (:mod:`fcn_jax.kernels.conv`) and PyTorch, for VGG16-FCN layers at the
 sizes a 500x500 image gives in ``caffe`` alignment.
 
     python -m benchmarks.conv_gradients
@@ -13,7 +13,7 @@ import numpy as np
 
 from benchmarks.flops import conv_shapes
 from benchmarks.timing import alternating_medians
-from fcn_jax.conv import NHWC, conv2d
+from fcn_jax.kernels.conv import NHWC, conv2d
 from fcn_jax.models import build
 
 LAYERS = ("conv1_1", "conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_3", "fc6")

@@ -15,7 +15,7 @@ import jax
 import numpy as np
 from flax import linen as nn
 
-from fcn_jax.layers import Conv, Deconv
+from fcn_jax.models.layers import Conv, Deconv
 
 
 def conv_shapes(model: nn.Module, shape: tuple[int, ...]) -> list[tuple[nn.Module, tuple, tuple]]:

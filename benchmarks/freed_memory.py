@@ -24,7 +24,7 @@ import jax
 from benchmarks.contenders import ARCH, inputs, jax_parts
 from benchmarks.memory import peak_rss_mib, status_mib
 from benchmarks.timing import seconds
-from fcn_jax import allocator
+from fcn_jax.kernels import allocator
 
 SETTINGS = ("default", "kept", "kept+release")
 

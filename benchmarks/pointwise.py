@@ -1,4 +1,4 @@
-"""1x1 convolutions on the CPU: XLA's convolution against ours (:mod:`fcn_jax.conv`, a matrix
+"""1x1 convolutions on the CPU: XLA's convolution against ours (:mod:`fcn_jax.kernels.conv`, a matrix
 product over the channels), forward, input gradient and kernel gradient, for every distinct
 1x1 layer shape of FCN-8s at 500x500 and FCN-ResNet50 at 384x384 (read off the nets).
 
@@ -19,7 +19,7 @@ import numpy as np
 from benchmarks.conv_gradients import jax_parts
 from benchmarks.flops import conv_shapes
 from benchmarks.timing import alternating_samples, paired_ratios
-from fcn_jax.conv import _native, conv2d
+from fcn_jax.kernels.conv import _native, conv2d
 from fcn_jax.models import build
 
 NETS = (("fcn8s", 500), ("fcn-resnet50", 384))

@@ -1,8 +1,8 @@
-"""3x3 convolutions: Winograd's F(2x2, 3x3) and F(4x4, 3x3) (:mod:`fcn_jax.winograd`) against
+"""3x3 convolutions: Winograd's F(2x2, 3x3) and F(4x4, 3x3) (:mod:`fcn_jax.kernels.winograd`) against
 XLA's library convolution and our banded kernel gradient (the path before them), forward,
 input gradient and kernel gradient, for every distinct 3x3 layer shape of FCN-8s at 500x500
 in ``caffe`` alignment (read off the net). The last column compares the form
-:func:`fcn_jax.conv.conv2d` uses for the layer with the faster of the two earlier paths.
+:func:`fcn_jax.kernels.conv.conv2d` uses for the layer with the faster of the two earlier paths.
 
     python -m benchmarks.winograd          # a markdown table of milliseconds, and JSON
 """
@@ -21,7 +21,7 @@ import numpy as np
 from benchmarks.conv_gradients import jax_parts, library
 from benchmarks.flops import conv_shapes
 from benchmarks.timing import alternating_samples
-from fcn_jax import conv, winograd
+from fcn_jax.kernels import conv, winograd
 from fcn_jax.models import build
 
 FORMS = {

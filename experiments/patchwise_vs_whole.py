@@ -36,9 +36,9 @@ from flax import linen as nn
 from PIL import Image, ImageDraw
 
 from experiments.publish import publish
-from fcn_jax.layers import Conv, MaxPool
 from fcn_jax.models import Classifier, build, trace_layers
 from fcn_jax.models.alexnet import alexnet
+from fcn_jax.models.layers import Conv, MaxPool
 from fcn_jax.models.vgg import vgg16
 
 PATCH = {"alexnet": 227, "vgg16": 224}  # the classifiers' own input sizes

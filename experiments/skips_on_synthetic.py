@@ -25,14 +25,14 @@ from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image, ImageDraw
 
 from experiments.publish import publish
-from fcn_jax.checkpoint import load_params
 from fcn_jax.data.pipeline import preprocess
 from fcn_jax.data.synthetic import CLASS_NAMES, MEAN_RGB, SyntheticScenes
 from fcn_jax.default_config import get_config
 from fcn_jax.models import build
-from fcn_jax.steps import make_predict
-from fcn_jax.train import train_and_evaluate
-from fcn_jax.viz import colorize
+from fcn_jax.predict.viz import colorize
+from fcn_jax.train.checkpoint import load_params
+from fcn_jax.train.loop import train_and_evaluate
+from fcn_jax.train.step import make_predict
 
 
 def boundary_band(label: np.ndarray, width: int) -> np.ndarray:

@@ -30,10 +30,10 @@ from PIL import Image
 
 from experiments.publish import publish
 from fcn_jax.default_config import get_config
-from fcn_jax.layers import Conv, MaxPool, ReLU
-from fcn_jax.losses import pixel_cross_entropy
 from fcn_jax.models import Classifier, trace_layers
-from fcn_jax.train import train_and_evaluate
+from fcn_jax.models.layers import Conv, MaxPool, ReLU
+from fcn_jax.train.loop import train_and_evaluate
+from fcn_jax.train.losses import pixel_cross_entropy
 
 
 def small_trunk(features: int = 4, pad: int = 0):

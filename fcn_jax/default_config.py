@@ -36,6 +36,9 @@ def get_config() -> ConfigDict:
     config.parallel = "sharding"
     config.num_devices = 0  # 0: all; N: the first N devices (one process only)
     config.dtype = "float32"  # or "bfloat16": compute in bfloat16, float32 master weights
+    # which convolution forms run (fcn_jax/kernels): "auto" picks the fastest measured form
+    # for each layer on this backend; "xla" runs lax.conv_general_dilated everywhere
+    config.kernels = "auto"
     config.remat = False  # recompute activations in the backward pass (big images)
     config.compilation_cache = True  # fcn-jax train: XLA's persistent cache in WORKDIR/xla_cache
     # fcn-jax train: glibc keeps freed memory for the next step (allocator.py): 'on', 'off', or

@@ -24,7 +24,7 @@ def trained(tmp_path_factory):
     """(workdir, final scores) of the tiny run, trained once for every test that reads it."""
     from tiny_run import tiny_config
 
-    from fcn_jax.train import train_and_evaluate
+    from fcn_jax.train.loop import train_and_evaluate
 
     workdir = tmp_path_factory.mktemp("run")
     return workdir, train_and_evaluate(tiny_config(), workdir)

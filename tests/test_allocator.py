@@ -1,4 +1,4 @@
-"""``fcn_jax.allocator``: with freed memory kept, a buffer freed and allocated again is not
+"""``fcn_jax.kernels.allocator``: with freed memory kept, a buffer freed and allocated again is not
 faulted in again (what spares a CPU training step its page faults); released memory leaves the
 process; the training loop releases only when the batch shape changes and memory is kept."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fcn_jax import allocator
+from fcn_jax.kernels import allocator
 
 GLIBC = pytest.mark.skipif(
     sys.platform != "linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc"
@@ -20,7 +20,7 @@ GLIBC = pytest.mark.skipif(
 # buffer with 2 MiB pages, 512x fewer faults), and a malloc/free taking 64-bit sizes.
 PROLOGUE = """
 import ctypes, os, resource, sys, threading
-from fcn_jax.allocator import keep_freed_memory, release_freed_memory
+from fcn_jax.kernels.allocator import keep_freed_memory, release_freed_memory
 libc = ctypes.CDLL("libc.so.6")
 libc.prctl(41, 1, 0, 0, 0)  # PR_SET_THP_DISABLE
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
@@ -71,7 +71,7 @@ print(kept, resident())
 # many returned with the heap still holding more than half of the step's temporaries.
 STEPS = """
 import jax
-from fcn_jax.allocator import heap_in_use, keep_freed_memory
+from fcn_jax.kernels.allocator import heap_in_use, keep_freed_memory
 assert keep_freed_memory()
 from benchmarks.contenders import jax_parts
 parts = jax_parts(128, 128, channels=0.125)

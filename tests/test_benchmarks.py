@@ -30,7 +30,7 @@ def test_layer_flops_by_hand():
 def test_forward_flops_agree_with_xla(monkeypatch):
     # The count is a direct convolution's: XLA counts the same form only with Winograd's
     # (fewer multiplications, in band loops XLA counts once) switched off.
-    from fcn_jax import conv
+    from fcn_jax.kernels import conv
 
     monkeypatch.setattr(conv, "WINOGRAD_CHANNEL_PAIRS", float("inf"))
     model = build("fcn8s", 21, align="caffe", width=1 / 8)
@@ -51,7 +51,7 @@ def test_breakdown_library_forms_compute_our_layers():
     import jax.numpy as jnp
 
     from benchmarks.breakdown import library_deconv, library_pool
-    from fcn_jax.layers import MaxPool, transposed_conv
+    from fcn_jax.models.layers import MaxPool, transposed_conv
 
     rng = np.random.default_rng(0)
     for k, s, pad, size in [(4, 2, 0, 5), (16, 8, 0, 3), (3, 2, 1, 4)]:
@@ -199,7 +199,7 @@ def test_freed_memory_runs_each_setting_in_a_process_of_its_own(tmp_path):
     steps reuse pages instead of faulting in fresh ones, and this process keeps glibc's
     default."""
     from benchmarks import freed_memory
-    from fcn_jax import allocator
+    from fcn_jax.kernels import allocator
 
     out = tmp_path / "freed.json"
     freed_memory.main(["--arch", "fcn32s", "--shapes", "96x96", "64x96", "--steps", "2",

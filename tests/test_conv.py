@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fcn_jax.conv import NHWC, conv2d, kernel_gradient
+from fcn_jax.kernels.conv import NHWC, conv2d, kernel_gradient
 
 
 def library(x, kernel, stride, pad, groups):
@@ -48,7 +48,7 @@ def test_values_and_gradients_equal_the_library_convolution(case):
 
 def test_bands_cover_every_row_whatever_the_band_size(monkeypatch):
     # Force bands of 3 rows over 10 rows (the last band padded) and check against a numpy sum.
-    import fcn_jax.conv as conv
+    import fcn_jax.kernels.conv as conv
 
     monkeypatch.setattr(conv, "MIN_BAND_PIXELS", 1)
     monkeypatch.setattr(conv, "BAND_BYTES", 3 * 7 * 9 * 2 * 4)
@@ -67,7 +67,7 @@ def test_bands_cover_every_row_whatever_the_band_size(monkeypatch):
 @pytest.mark.parametrize("ceil", [True, False])
 @pytest.mark.parametrize(("height", "width"), [(8, 8), (7, 9), (2, 3)])
 def test_tiled_max_pool_equals_the_window_reduction_with_its_gradient(height, width, ceil):
-    from fcn_jax.layers import MaxPool
+    from fcn_jax.models.layers import MaxPool
 
     pool = MaxPool(2, 2, ceil=ceil)
     rng = np.random.default_rng(height * width)
@@ -102,7 +102,7 @@ def test_accelerator_paths_equal_the_library_convolution(case, matmul, monkeypat
     # an H100) and fc6 (cuDNN re-lays out its 411 MB kernel every call) are one matrix product
     # with no convolution in it; other layers are the library's own. All must be XLA's
     # convolution in value and gradients: run them here with the backend reported as a GPU.
-    import fcn_jax.conv as conv
+    import fcn_jax.kernels.conv as conv
 
     monkeypatch.setattr(conv.jax, "default_backend", lambda: "gpu")
     n, h, w, cin, cout, k, stride, pad, groups = case

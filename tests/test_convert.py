@@ -11,13 +11,14 @@ from PIL import Image
 from tiny_run import tiny_config
 
 from fcn_jax import cli
-from fcn_jax.describe import input_means
+from fcn_jax.data.preprocessing import CAFFE_ILSVRC, TORCHVISION, Normalisation
 from fcn_jax.models import build
-from fcn_jax.preprocessing import CAFFE_ILSVRC, TORCHVISION, Normalisation
-from fcn_jax.surgery import bilinear_kernel, resize_classes
-from fcn_jax.train import train_and_evaluate
+from fcn_jax.models.layers import bilinear_kernel
+from fcn_jax.train.loop import train_and_evaluate
+from fcn_jax.train.spec import input_means
 from fcn_jax.weights import from_torchvision_vgg16, load_bundle, save_bundle
 from fcn_jax.weights.bundle import BundleError
+from fcn_jax.weights.surgery import resize_classes
 
 torch = pytest.importorskip("torch")
 from torchvision_vgg import random_vgg16  # noqa: E402
@@ -189,8 +190,8 @@ def test_staged_conversion_from_fcn32s_weights_to_fcn16s(tmp_path, capsys):
 
 def test_imports_that_would_half_load_are_refused(tmp_path):
     from benchmarks.torch_fcn import reference_net
-    from fcn_jax.transplant import InitError
     from fcn_jax.weights import from_torchfcn
+    from fcn_jax.weights.init_from import InitError
 
     state = {k: v.numpy() for k, v in reference_net("fcn8s", 5, 1 / 16).state_dict().items()}
     for layer in ("score_pool3", "upscore8"):  # the file is an FCN-8s: nothing may start fresh

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from tiny_run import fcn_jax, tiny_config, tiny_flags
 
-from fcn_jax.checkpoint import CheckpointError, Checkpoints, load_params
-from fcn_jax.train import train_and_evaluate
+from fcn_jax.train.checkpoint import CheckpointError, Checkpoints, load_params
+from fcn_jax.train.loop import train_and_evaluate
 
 
 def wait_for_step(workdir, step: int, process, timeout: float = 300) -> None:
@@ -54,7 +54,7 @@ def test_a_signal_stops_training_with_a_checkpoint(tmp_path, signum):
 def test_sigkill_mid_save_leaves_the_last_complete_checkpoint(tmp_path):
     script = f"""
         import os, signal, numpy as np
-        from fcn_jax.checkpoint import Checkpoints
+        from fcn_jax.train.checkpoint import Checkpoints
         state = {{"w": np.random.default_rng(0).normal(size=(2000, 2000)).astype(np.float32)}}
         first = Checkpoints({str(tmp_path)!r})
         first.save(1, state, {{"arch": "x"}})
@@ -99,8 +99,8 @@ def test_a_full_disk_at_save_time_is_a_clear_error_and_loses_nothing(trained, tm
     # save fails the way a full disk does.
     script = f"""
         import resource, signal
-        from fcn_jax.checkpoint import CheckpointError
-        from fcn_jax.train import train_and_evaluate
+        from fcn_jax.train.checkpoint import CheckpointError
+        from fcn_jax.train.loop import train_and_evaluate
         from tiny_run import tiny_config
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, 64_000))

@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fcn_jax.losses import VOID, check_labels, pixel_cross_entropy
-from fcn_jax.metrics import confusion_matrix, scores
+from fcn_jax.data.labels import VOID, check_labels
+from fcn_jax.train.losses import pixel_cross_entropy
+from fcn_jax.train.metrics import confusion_matrix, scores
 
 
 def numpy_loss(logits, labels, normalize, weights=None):

@@ -7,9 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fcn_jax.layers import Crop, transposed_conv
 from fcn_jax.models import ALIGNMENTS, ARCHS, build
-from fcn_jax.surgery import bilinear_kernel
+from fcn_jax.models.layers import Crop, bilinear_kernel, transposed_conv
 
 SMALL = 1 / 16
 # Without the VGG nets' pad 100, GoogLeNet's 7x7/2 conv and four 3x3/2 pools need 31 pixels:
@@ -176,7 +175,7 @@ def test_deconvolution_is_the_scatter_definition(k, s, pad):
 
 def test_fixed_bilinear_upsampling_interpolates_linearly():
     # A linear ramp upsampled by the fixed bilinear deconv stays a ramp away from the borders.
-    from fcn_jax.layers import Deconv
+    from fcn_jax.models.layers import Deconv
 
     ramp = jnp.arange(6.0)[None, :, None, None] * jnp.ones((1, 6, 6, 1))
     layer = Deconv(1, 4, 2)

@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from fcn_jax.optim import make_optimizer, param_groups
+from fcn_jax.train.optim import make_optimizer, param_groups
 
 
 def params():

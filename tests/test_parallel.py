@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 from tiny_run import fcn_jax, tiny_config, tiny_flags
 
-from fcn_jax.checkpoint import Checkpoints
-from fcn_jax.checkpoint import load_params as load_run
 from fcn_jax.data.datasets import open_dataset
 from fcn_jax.data.pipeline import train_batches
 from fcn_jax.models import build
-from fcn_jax.optim import make_optimizer
-from fcn_jax.parallel import data_parallel
-from fcn_jax.steps import init_state, make_train_step
-from fcn_jax.train import train_and_evaluate
+from fcn_jax.train.checkpoint import Checkpoints
+from fcn_jax.train.checkpoint import load_params as load_run
+from fcn_jax.train.loop import train_and_evaluate
+from fcn_jax.train.optim import make_optimizer
+from fcn_jax.train.parallel import data_parallel
+from fcn_jax.train.step import init_state, make_train_step
 
 SHAPE = (1, 64, 64, 3)
 

@@ -10,7 +10,7 @@ from PIL import Image
 from fcn_jax import cli
 from fcn_jax.data.datasets import open_dataset
 from fcn_jax.data.prepared import DatasetNotReady
-from fcn_jax.viz import label_png
+from fcn_jax.predict.viz import label_png
 
 RNG = np.random.default_rng(0)
 
@@ -262,7 +262,7 @@ def test_nyud_colour_depth_hha_and_40_classes(tmp_path):
 def test_early_fusion_trains_on_four_channels(tmp_path, capsys):
     import jax
 
-    from fcn_jax.checkpoint import Checkpoints
+    from fcn_jax.train.checkpoint import Checkpoints
 
     _, data_dir = fake_nyud(tmp_path)
     workdir = tmp_path / "run"
@@ -279,7 +279,7 @@ def test_early_fusion_trains_on_four_channels(tmp_path, capsys):
 def test_late_fusion_trains_one_stream_per_input(tmp_path):
     import jax
 
-    from fcn_jax.checkpoint import Checkpoints
+    from fcn_jax.train.checkpoint import Checkpoints
 
     _, data_dir = fake_nyud(tmp_path)
     common = ["--config.dataset=nyud", f"--config.data_dir={data_dir}", "--config.width=0.03125",

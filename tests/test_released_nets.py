@@ -140,7 +140,7 @@ def test_convert_and_predict_from_the_command_line(tmp_path, capsys):
     from PIL import Image
 
     from fcn_jax import cli
-    from fcn_jax.preprocessing import CAFFE_ILSVRC
+    from fcn_jax.data.preprocessing import CAFFE_ILSVRC
 
     defs = released_net("voc-fcn8s-atonce")
     source, out = write(tmp_path, defs), tmp_path / "weights"

@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from fcn_jax.geometry.report import geometry_table, verify
 from fcn_jax.models import build
-from fcn_jax.report import geometry_table, verify
 from fcn_jax.weights import from_torchvision_resnet, import_layers
 from fcn_jax.weights.naming import resnet_layers
 
@@ -69,8 +69,8 @@ def test_batch_norm_statistics_train_or_stay_frozen_and_are_checkpointed(tmp_pat
     from tiny_run import tiny_config
 
     from fcn_jax import cli
-    from fcn_jax.checkpoint import load_variables
-    from fcn_jax.train import train_and_evaluate
+    from fcn_jax.train.checkpoint import load_variables
+    from fcn_jax.train.loop import train_and_evaluate
 
     config = tiny_config(arch="fcn-resnet50", width=1 / 64, total_steps=2, eval_every=2,
                          checkpoint_every=2, train_bn=True)  # fmt: skip
@@ -92,7 +92,7 @@ def test_batch_norm_statistics_train_or_stay_frozen_and_are_checkpointed(tmp_pat
 def test_the_auxiliary_loss_is_added_with_its_weight():
     import optax
 
-    from fcn_jax.steps import init_state, make_train_step
+    from fcn_jax.train.step import init_state, make_train_step
 
     model = build("fcn-resnet50", 3, width=1 / 64, aux=True)
     rng = np.random.default_rng(0)

@@ -7,9 +7,9 @@ import pytest
 from flax import linen as nn
 
 from fcn_jax.geometry import chain
-from fcn_jax.layers import Conv
+from fcn_jax.models.layers import Conv
 from fcn_jax.models.vgg import vgg16
-from fcn_jax.surgery import convolutionalize
+from fcn_jax.weights.surgery import convolutionalize
 
 WIDTH = 1 / 16  # channels 4, 8, 16, 32, 32; fc 256
 FC = 256

@@ -11,16 +11,16 @@ from PIL import Image
 from tiny_run import tiny_config
 
 from fcn_jax import cli
-from fcn_jax.checkpoint import CheckpointMismatch, Checkpoints
-from fcn_jax.checkpoint import load_params as load_run
 from fcn_jax.data.datasets import open_dataset
 from fcn_jax.data.pipeline import train_batches
 from fcn_jax.models import build
-from fcn_jax.optim import make_optimizer
-from fcn_jax.steps import init_state, make_train_step
-from fcn_jax.surgery import transplant
-from fcn_jax.train import train_and_evaluate
-from fcn_jax.transplant import load_params
+from fcn_jax.train.checkpoint import CheckpointMismatch, Checkpoints
+from fcn_jax.train.checkpoint import load_params as load_run
+from fcn_jax.train.loop import train_and_evaluate
+from fcn_jax.train.optim import make_optimizer
+from fcn_jax.train.step import init_state, make_train_step
+from fcn_jax.weights.init_from import load_params
+from fcn_jax.weights.surgery import transplant
 
 
 def test_a_run_writes_everything_a_user_looks_at(trained):
@@ -166,9 +166,9 @@ def test_bfloat16_and_remat_train_the_same_net():
 def test_a_checkpoint_written_before_model_state_existed_still_resumes(trained, tmp_path):
     from flax import struct
 
-    from fcn_jax.describe import model_from
-    from fcn_jax.steps import init_state
-    from fcn_jax.train import optimizer_for
+    from fcn_jax.train.loop import optimizer_for
+    from fcn_jax.train.spec import model_from
+    from fcn_jax.train.step import init_state
 
     @struct.dataclass
     class EarlierState:  # the train state as checkpoints stored it until batch norm came

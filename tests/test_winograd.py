@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fcn_jax import conv, winograd
+from fcn_jax.kernels import conv, winograd
 
 
 def library(x, kernel, pad):

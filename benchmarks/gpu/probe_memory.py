@@ -14,7 +14,7 @@ import time
 import jax
 
 from benchmarks.contenders import jax_parts
-from fcn_jax.steps import variables_of
+from fcn_jax.train.step import variables_of
 
 
 def main(arch: str, size: int, out: str, width: float = 1.0) -> dict:

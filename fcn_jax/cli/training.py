@@ -44,18 +44,18 @@ def keeps_freed_memory(setting: str, crop_size: int) -> bool:
 def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
     config = load_config(overrides)
     if keeps_freed_memory(config.get("keep_freed_memory", "auto"), config.get("crop_size", 0)):
-        from fcn_jax.allocator import keep_freed_memory
+        from fcn_jax.kernels.allocator import keep_freed_memory
 
         keep_freed_memory()  # before jax and its threads are loaded: fcn_jax/allocator.py
 
-    from fcn_jax.checkpoint import CheckpointError, CheckpointMismatch
     from fcn_jax.data.datasets import DatasetNotReady
     from fcn_jax.data.folder import FolderError
-    from fcn_jax.interrupt import TrainingInterrupted
-    from fcn_jax.parallel import start_distributed, wants_distributed
-    from fcn_jax.train import train_and_evaluate
-    from fcn_jax.transplant import InitError
+    from fcn_jax.train.checkpoint import CheckpointError, CheckpointMismatch
+    from fcn_jax.train.interrupt import TrainingInterrupted
+    from fcn_jax.train.loop import train_and_evaluate
+    from fcn_jax.train.parallel import start_distributed, wants_distributed
     from fcn_jax.weights.bundle import BundleError
+    from fcn_jax.weights.init_from import InitError
 
     if wants_distributed(args.coordinator, args.num_processes, args.process_id):
         start_distributed(args.coordinator, args.num_processes, args.process_id)
@@ -90,7 +90,7 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def _class_names(workdir) -> list[str] | None:
-    from fcn_jax.checkpoint import Checkpoints
+    from fcn_jax.train.checkpoint import Checkpoints
 
     checkpoints = Checkpoints(Path(workdir) / "checkpoints", read_only=True)
     return checkpoints.model(checkpoints.resolve("latest"))["class_names"]
@@ -111,8 +111,8 @@ SCORE_KEYS = ("pixel_accuracy", "mean_accuracy", "mean_iu", "fw_iu")
 
 def restore(workdir: str, which: str):
     """(model description, model, variables, step) of a training workdir's checkpoint."""
-    from fcn_jax.checkpoint import Checkpoints
-    from fcn_jax.describe import model_from
+    from fcn_jax.train.checkpoint import Checkpoints
+    from fcn_jax.train.spec import model_from
 
     checkpoints = Checkpoints(Path(workdir) / "checkpoints", read_only=True)
     try:
@@ -125,8 +125,8 @@ def restore(workdir: str, which: str):
 
 def run_eval(args: argparse.Namespace) -> int:
     from fcn_jax.data.datasets import open_dataset
-    from fcn_jax.describe import dataset_options, eval_parts, scores_by_task
-    from fcn_jax.steps import evaluate
+    from fcn_jax.train.spec import dataset_options, eval_parts, scores_by_task
+    from fcn_jax.train.step import evaluate
 
     description, model, params, step = restore(args.workdir, args.checkpoint)
     config = json.loads((Path(args.workdir) / "config.json").read_text())

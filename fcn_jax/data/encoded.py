@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from fcn_jax.losses import VOID
+from fcn_jax.data.labels import VOID
 
 
 class BadExample(ValueError):

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fcn_jax.losses import VOID
+from fcn_jax.data.labels import VOID
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 

@@ -16,13 +16,13 @@ import numpy as np
 from absl import flags
 from PIL import Image
 
-from fcn_jax.losses import VOID, check_labels
-from fcn_jax.preprocessing import Normalisation, caffe
+from fcn_jax.data.labels import VOID, check_labels
+from fcn_jax.data.preprocessing import Normalisation, caffe
 
 
 def preprocess(image: np.ndarray, mean_rgb: Sequence[float] | Normalisation) -> np.ndarray:
     """RGB uint8 (H, W, 3) -> float32 BGR with the dataset mean subtracted, as the reference;
-    or normalised as a :class:`~fcn_jax.preprocessing.Normalisation` (stored with imported
+    or normalised as a :class:`~fcn_jax.data.preprocessing.Normalisation` (stored with imported
     weights) says."""
     how = mean_rgb if isinstance(mean_rgb, Normalisation) else caffe(mean_rgb)
     return how.apply(image)

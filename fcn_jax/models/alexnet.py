@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fcn_jax.layers import LRN, Conv, Dropout, MaxPool, ReLU
+from fcn_jax.models.layers import LRN, Conv, Dropout, MaxPool, ReLU
 from fcn_jax.models.vgg import channels
 
 

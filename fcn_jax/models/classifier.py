@@ -14,9 +14,9 @@ import jax
 from flax import linen as nn
 
 from fcn_jax.geometry import Trace, Window
-from fcn_jax.layers import Conv
 from fcn_jax.models.fcn import Runner
 from fcn_jax.models.googlenet import Branches
+from fcn_jax.models.layers import Conv
 
 
 class Classifier(nn.Module):

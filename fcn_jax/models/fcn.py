@@ -15,8 +15,8 @@ import jax
 from flax import linen as nn
 
 from fcn_jax.geometry import CoordMap, Trace, crop_offset
-from fcn_jax.layers import Concat, Conv, Crop, Deconv, Scale, Sum
 from fcn_jax.models.googlenet import Branches
+from fcn_jax.models.layers import Concat, Conv, Crop, Deconv, Scale, Sum
 
 
 class Skip(NamedTuple):

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from flax import linen as nn
 
-from fcn_jax.layers import LRN, AvgPool, Conv, Dropout, MaxPool, ReLU
+from fcn_jax.models.layers import LRN, AvgPool, Conv, Dropout, MaxPool, ReLU
 from fcn_jax.models.vgg import channels
 
 # (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool projection) of each inception module

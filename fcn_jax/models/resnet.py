@@ -17,7 +17,7 @@ import jax
 from flax import linen as nn
 
 from fcn_jax.geometry import Trace
-from fcn_jax.layers import BatchNorm, Conv, Dropout, MaxPool, ReLU, Resize, Sum, resize_op
+from fcn_jax.models.layers import BatchNorm, Conv, Dropout, MaxPool, ReLU, Resize, Sum, resize_op
 from fcn_jax.models.vgg import channels
 
 DEPTHS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}

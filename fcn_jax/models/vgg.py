@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fcn_jax.layers import Conv, Dropout, MaxPool, ReLU
+from fcn_jax.models.layers import Conv, Dropout, MaxPool, ReLU
 
 BLOCKS = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))
 

@@ -17,10 +17,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fcn_jax.layers import Deconv
 from fcn_jax.models import input_channels, layer_types
-from fcn_jax.surgery import convolutionalize
+from fcn_jax.models.layers import Deconv
 from fcn_jax.weights.bundle import unflatten
+from fcn_jax.weights.surgery import convolutionalize
 
 
 class Assigned(NamedTuple):

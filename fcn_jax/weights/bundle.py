@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fcn_jax.preprocessing import from_json
+from fcn_jax.data.preprocessing import from_json
 
 PARAMS, META, STATS = "params.npz", "weights.json", "batch_stats.npz"
 FORMAT = "fcn-jax weights"

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 
-from fcn_jax.layers import (
+from fcn_jax.models import trace_layers
+from fcn_jax.models.layers import (
     LRN,
     AvgPool,
     Concat,
@@ -24,7 +25,6 @@ from fcn_jax.layers import (
     Scale,
     Sum,
 )
-from fcn_jax.models import trace_layers
 from fcn_jax.weights.caffe_net import OUTSIDE, CaffeNet, our_name
 from fcn_jax.weights.caffemodel import CaffeLayer
 from fcn_jax.weights.definitions import spatial

@@ -13,7 +13,7 @@ One path for every format: the file becomes ``{caffe layer: blobs}`` (:mod:`.caf
 - A classifier into its convolutionalized self (arch ``vgg16``/``alexnet``/``googlenet``): fc8
   (``loss3/classifier``) kept as a 1x1 conv; GoogLeNet's auxiliary classifiers dropped.
 - ``num_classes`` differing from the file's: the score layers are resized
-  (:func:`fcn_jax.surgery.resize_classes`).
+  (:func:`fcn_jax.weights.surgery.resize_classes`).
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from fcn_jax.layers import Scale
+from fcn_jax.data.preprocessing import CAFFE_ILSVRC, TORCHVISION
 from fcn_jax.models import CLASSIFIERS, FCN, build, input_channels, trace_layers
-from fcn_jax.preprocessing import CAFFE_ILSVRC, TORCHVISION
-from fcn_jax.surgery import is_head_layer, resize_classes
+from fcn_jax.models.layers import Scale
 from fcn_jax.weights.assign import abstract_params, assign, outputs_of, to_numpy
 from fcn_jax.weights.caffemodel import read_caffemodel
 from fcn_jax.weights.files import read_state
 from fcn_jax.weights.naming import resnet_layers, torchfcn_layers, vgg16_layers
+from fcn_jax.weights.surgery import is_head_layer, resize_classes
 
 FORMATS = ("caffe", "torchfcn", "torchvision", "timm")
 # A classifier's last layer (VGG16/CaffeNet fc8, GoogLeNet's loss3/classifier) and GoogLeNet's

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fcn_jax.data.preprocessing import CAFFE_ILSVRC, NYUD_COLOR, NYUD_HHA, NYUD_LOG_DEPTH
 from fcn_jax.models import build_from
-from fcn_jax.preprocessing import CAFFE_ILSVRC, NYUD_COLOR, NYUD_HHA, NYUD_LOG_DEPTH
 from fcn_jax.weights.caffe_check import check_definitions
 from fcn_jax.weights.caffe_net import CaffeNet, describe_net, has_definitions, our_name
 from fcn_jax.weights.caffemodel import read_caffemodel

@@ -12,10 +12,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from fcn_jax.surgery import convolutionalize
 from fcn_jax.weights.assign import to_numpy
 from fcn_jax.weights.importers import import_layers
 from fcn_jax.weights.naming import torchfcn_layers
+from fcn_jax.weights.surgery import convolutionalize
 
 
 def from_torchfcn(state: Mapping, arch: str, *, strict: bool = True, **options) -> dict:

@@ -13,11 +13,19 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from fcn_jax.allocator import ReleaseOnNewShape
-from fcn_jax.checkpoint import Checkpoints, check_same_net, check_writable
 from fcn_jax.data.datasets import open_dataset
+from fcn_jax.data.labels import VOID
 from fcn_jax.data.pipeline import INPUTS, model_input, pad_to, train_batches
-from fcn_jax.describe import (
+from fcn_jax.kernels.allocator import ReleaseOnNewShape
+from fcn_jax.models import ARCHS, CLASSIFIERS, layer_types
+from fcn_jax.models.layers import Deconv
+from fcn_jax.predict.viz import tile
+from fcn_jax.train.checkpoint import Checkpoints, check_same_net, check_writable
+from fcn_jax.train.interrupt import StopSignals, TrainingInterrupted
+from fcn_jax.train.optim import make_optimizer
+from fcn_jax.train.parallel import data_parallel, local_copy, max_over_processes, sum_over_processes
+from fcn_jax.train.runlog import RunLog, progress_bar
+from fcn_jax.train.spec import (
     class_counts,
     dataset_options,
     eval_parts,
@@ -27,16 +35,8 @@ from fcn_jax.describe import (
     run_description,
     scores_by_task,
 )
-from fcn_jax.interrupt import StopSignals, TrainingInterrupted
-from fcn_jax.layers import Deconv
-from fcn_jax.losses import VOID
-from fcn_jax.models import ARCHS, CLASSIFIERS, layer_types
-from fcn_jax.optim import make_optimizer
-from fcn_jax.parallel import data_parallel, local_copy, max_over_processes, sum_over_processes
-from fcn_jax.runlog import RunLog, progress_bar
-from fcn_jax.steps import evaluate, init_state, make_train_step, variables_of
-from fcn_jax.transplant import source_preprocessing
-from fcn_jax.viz import tile
+from fcn_jax.train.step import evaluate, init_state, make_train_step, variables_of
+from fcn_jax.weights.init_from import source_preprocessing
 
 DATA_FIELDS = ("seed", "batch_size", "sampling")  # a resumed run must keep these
 

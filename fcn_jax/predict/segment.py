@@ -17,9 +17,9 @@ import numpy as np
 from PIL import Image
 
 from fcn_jax.data.pipeline import model_input
+from fcn_jax.data.preprocessing import Normalisation, caffe, from_json
 from fcn_jax.models import CLASSIFIERS, build_from
-from fcn_jax.preprocessing import Normalisation, caffe, from_json
-from fcn_jax.viz import heatmap, label_png, overlay
+from fcn_jax.predict.viz import heatmap, label_png, overlay
 
 
 class Predictor(NamedTuple):

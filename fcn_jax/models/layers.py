@@ -14,10 +14,24 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
-from fcn_jax.conv import conv2d
 from fcn_jax.geometry import Resize as GeometryResize
 from fcn_jax.geometry import Shift, Upsample, Window
-from fcn_jax.surgery import bilinear_kernel
+from fcn_jax.kernels.conv import conv2d
+
+
+def bilinear_kernel(size: int, in_channels: int, out_channels: int) -> np.ndarray:
+    """(size, size, in, out) kernel that upsamples channel c to channel c bilinearly.
+
+    The factor is ``ceil(size / 2)``; off-diagonal channel pairs are zero, as in the reference
+    ``interp`` surgery. Used as a deconvolution kernel of stride ``factor``.
+    """
+    factor = (size + 1) // 2
+    centre = factor - 1 if size % 2 == 1 else factor - 0.5
+    taps = 1 - np.abs(np.arange(size) - centre) / factor
+    kernel = np.zeros((size, size, in_channels, out_channels), np.float32)
+    channels = np.arange(min(in_channels, out_channels))
+    kernel[:, :, channels, channels] = np.outer(taps, taps)[:, :, None]
+    return kernel
 
 
 class Conv(nn.Module):

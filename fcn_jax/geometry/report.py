@@ -7,10 +7,10 @@ from fractions import Fraction
 
 from flax import linen as nn
 
-from fcn_jax.footprint import Check, check_units, probe_units, traces
 from fcn_jax.geometry import Shift, Trace, Upsample, Window
-from fcn_jax.layers import Crop
+from fcn_jax.geometry.footprint import Check, check_units, probe_units, traces
 from fcn_jax.models.fcn import trace_layers
+from fcn_jax.models.layers import Crop
 
 
 def number(x: Fraction) -> int | float:

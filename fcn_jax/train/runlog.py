@@ -17,7 +17,7 @@ from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-from fcn_jax.viz import learning_curve
+from fcn_jax.predict.viz import learning_curve
 
 
 class RunLog:

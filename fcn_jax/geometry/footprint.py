@@ -19,8 +19,8 @@ import numpy as np
 from flax import linen as nn
 
 from fcn_jax.geometry import Trace
-from fcn_jax.layers import LRN, BatchNorm, Dropout, MaxPool, ReLU
 from fcn_jax.models.fcn import trace_layers
+from fcn_jax.models.layers import LRN, BatchNorm, Dropout, MaxPool, ReLU
 
 
 def _linearize(next_fun, args, kwargs, context):

@@ -1,6 +1,6 @@
 """Where a run starts from: the params and preprocessing of a training workdir, a
 converted-weights directory or an ``.npz`` state dict (copied into the new net by
-:func:`fcn_jax.surgery.transplant`)."""
+:func:`fcn_jax.weights.surgery.transplant`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fcn_jax.preprocessing import Normalisation, from_json
+from fcn_jax.data.preprocessing import Normalisation, from_json
 
 
 class InitError(ValueError):
@@ -35,7 +35,7 @@ def load_variables(source: str | Path) -> dict:
 
         with np.load(path) as data:
             return {"params": state_to_params(dict(data))}
-    from fcn_jax.checkpoint import load_variables as load_run
+    from fcn_jax.train.checkpoint import load_variables as load_run
 
     return load_run(path)
 
@@ -50,7 +50,7 @@ def source_preprocessing(source: str | Path) -> Normalisation | None:
     if is_bundle(path):
         return load_meta(path)["preprocessing"]
     if (path / "checkpoints").is_dir():
-        from fcn_jax.checkpoint import Checkpoints
+        from fcn_jax.train.checkpoint import Checkpoints
 
         checkpoints = Checkpoints(path / "checkpoints", read_only=True)
         stored = checkpoints.model(checkpoints.resolve("latest")).get("preprocessing")

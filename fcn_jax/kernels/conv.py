@@ -51,7 +51,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from fcn_jax import winograd
+from fcn_jax.kernels import winograd
 
 NHWC = ("NHWC", "HWIO", "NHWC")
 BAND_BYTES = 2 * 2**20  # the shifted copies of one band of rows: about a core's L2 cache

@@ -1,4 +1,4 @@
-"""Net surgery: convolutionalize fully connected layers, bilinear upsampling kernels, transplant
+"""Net surgery: convolutionalize fully connected layers, transplant
 layers by name (a classifier's trunk into an FCN, fc8 dropped; a stage into the next), resize the
 score layers to another class count."""
 
@@ -7,20 +7,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-
-def bilinear_kernel(size: int, in_channels: int, out_channels: int) -> np.ndarray:
-    """(size, size, in, out) kernel that upsamples channel c to channel c bilinearly.
-
-    The factor is ``ceil(size / 2)``; off-diagonal channel pairs are zero, as in the reference
-    ``interp`` surgery. Used as a deconvolution kernel of stride ``factor``.
-    """
-    factor = (size + 1) // 2
-    centre = factor - 1 if size % 2 == 1 else factor - 0.5
-    taps = 1 - np.abs(np.arange(size) - centre) / factor
-    kernel = np.zeros((size, size, in_channels, out_channels), np.float32)
-    channels = np.arange(min(in_channels, out_channels))
-    kernel[:, :, channels, channels] = np.outer(taps, taps)[:, :, None]
-    return kernel
+from fcn_jax.models.layers import bilinear_kernel
 
 
 def convolutionalize(weight: np.ndarray, in_shape: tuple[int, int, int]) -> np.ndarray:

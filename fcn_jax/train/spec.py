@@ -7,12 +7,12 @@ from __future__ import annotations
 from functools import partial
 
 from fcn_jax.data.pipeline import labels_of, model_input
-from fcn_jax.metrics import scores
+from fcn_jax.data.preprocessing import from_json
 from fcn_jax.models import build
-from fcn_jax.preprocessing import from_json
-from fcn_jax.steps import make_eval_step
-from fcn_jax.surgery import transplant
-from fcn_jax.transplant import InitError, load_variables
+from fcn_jax.train.metrics import scores
+from fcn_jax.train.step import make_eval_step
+from fcn_jax.weights.init_from import InitError, load_variables
+from fcn_jax.weights.surgery import transplant
 
 
 def model_description(config, dataset) -> dict:

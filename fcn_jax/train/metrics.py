@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fcn_jax.losses import VOID
+from fcn_jax.data.labels import VOID
 
 
 def confusion_matrix(labels: jax.Array, predictions: jax.Array, num_classes: int) -> jax.Array:

@@ -12,14 +12,11 @@ import optax
 from flax import linen as nn
 from flax import struct
 
-from fcn_jax.losses import VOID, loss_denominator, pixel_loss_terms
-from fcn_jax.metrics import confusion_matrix
-from fcn_jax.parallel import AXIS, DataParallel
-
-# XLA's CPU compiler, by default, copies every donated parameter that the backward pass reads
-# (the kernels: 537 MB for FCN-8s) before the in-place update, as its default copy insertion
-# cannot tell that the update comes after the last read; region analysis can.
-CPU_STEP_OPTIONS = {"xla_cpu_copy_insertion_use_region_analysis": True}
+from fcn_jax.data.labels import VOID
+from fcn_jax.kernels.compiler import step_options
+from fcn_jax.train.losses import loss_denominator, pixel_loss_terms
+from fcn_jax.train.metrics import confusion_matrix
+from fcn_jax.train.parallel import AXIS, DataParallel
 
 
 @struct.dataclass
@@ -77,7 +74,7 @@ def make_train_step(
     aux_weight: float = 0.0,
 ) -> TrainStep:
     """``train_step(state, batch) -> (state, {'loss', 'grad_norm'})``, compiled, donating the
-    old state; with ``parallel`` both are in its placed form (:mod:`fcn_jax.parallel`).
+    old state; with ``parallel`` both are in its placed form (:mod:`fcn_jax.train.parallel`).
 
     ``batch`` holds 'image' (N, H, W, C) float32 and 'label' (N, H, W) int32 with 255 void.
     Compiles once per batch shape; shapes are bucketed upstream. With ``heads`` the label is
@@ -168,7 +165,7 @@ def make_train_step(
 
     if axis is None:
         shardings = {} if parallel is None else {"out_shardings": parallel.replicated}
-        options = CPU_STEP_OPTIONS if jax.default_backend() == "cpu" else None
+        options = step_options(jax.default_backend())
         step = jax.jit(train_step, donate_argnums=0, compiler_options=options, **shardings)
         return TrainStep(step, pmapped=False)
     return TrainStep(

@@ -1,0 +1,33 @@
+"""The paper's f_ks algebra and what is measured with it.
+
+- ``algebra``: coordinate maps, windows, upsampling, shifts, traces and crop offsets (pure
+  Python and numpy; re-exported here, so ``from fcn_jax.geometry import Trace`` works).
+- ``footprint``: every unit's support measured with ``jax.vjp``, against the algebra.
+- ``report``: the geometry table of a built net, and its check.
+"""
+
+from fcn_jax.geometry.algebra import (
+    CoordMap,
+    Field,
+    GeometryError,
+    Resize,
+    Shift,
+    Trace,
+    Upsample,
+    Window,
+    chain,
+    crop_offset,
+)
+
+__all__ = [
+    "CoordMap",
+    "Field",
+    "GeometryError",
+    "Resize",
+    "Shift",
+    "Trace",
+    "Upsample",
+    "Window",
+    "chain",
+    "crop_offset",
+]

@@ -1,0 +1,1 @@
+"""Whole-image prediction (``segment``) and the pictures made from it (``viz``)."""
