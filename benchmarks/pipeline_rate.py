@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from fcn_jax.data.datasets import open_dataset
-from fcn_jax.data.pipeline import train_batches
+from fcn_jax.data.stream import train_batches
 from fcn_jax.data.synthetic import scene
 
 

@@ -36,7 +36,7 @@ from benchmarks.isolated import Isolated
 from benchmarks.peak import matmul_peak
 from benchmarks.pipeline_rate import images_per_second, pascal_like_sizes
 from benchmarks.timing import alternating_samples, paired_ratios, seconds
-from fcn_jax.data.pipeline import bucket
+from fcn_jax.data.batching import bucket
 
 HUGEPAGES = (
     "set GLIBC_TUNABLES=glibc.malloc.hugetlb=1 for every process the benchmark starts (both "

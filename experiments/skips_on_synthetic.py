@@ -25,8 +25,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image, ImageDraw
 
 from experiments.publish import publish
-from fcn_jax.data.pipeline import preprocess
 from fcn_jax.data.synthetic import CLASS_NAMES, MEAN_RGB, SyntheticScenes
+from fcn_jax.data.transforms import preprocess
 from fcn_jax.default_config import get_config
 from fcn_jax.models import build
 from fcn_jax.predict.viz import colorize

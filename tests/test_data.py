@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
+from fcn_jax.data.batching import bucket, pad_batch
 from fcn_jax.data.datasets import DatasetNotReady, open_dataset
-from fcn_jax.data.pipeline import bucket, pad_batch, preprocess, train_batches
+from fcn_jax.data.stream import read_options, train_batches
 from fcn_jax.data.synthetic import CLASS_NAMES, MEAN_RGB, SyntheticScenes
+from fcn_jax.data.transforms import model_input, preprocess
 from fcn_jax.predict.viz import label_png, palette
 
 
@@ -60,30 +62,43 @@ def test_batches_depend_only_on_seed_and_step():
 
 def test_the_stream_reads_only_a_few_batches_ahead():
     # Prefetched batches live in the training process: grain's default read-ahead (500
-    # batches) held gigabytes of PASCAL-sized images. Count the examples the source has been
-    # asked for while the loop has taken 3 batches and then waited.
+    # batches) held gigabytes of PASCAL-sized images. grain asks for a batch only when the
+    # loop takes one (it keeps `ahead` batches asked for beyond those taken), so after `taken`
+    # calls of next() the source has been asked for (taken + ahead) batches' examples, no more,
+    # and every one of them in the end: wait for that count, checking each read against it.
     import threading
-    import time
+
+    ahead = read_options(0).prefetch_buffer_size
+    assert 1 <= ahead <= 8  # a few batches: up to 4 threads, 2 batches each
+    batch_size, taken = 2, 3
 
     class Counting:
         def __init__(self):
-            self.reads, self.lock = 0, threading.Lock()
+            self.reads, self.over, self.calls = 0, [], 0
+            self.changed = threading.Condition()
 
         def __len__(self):
             return 8
 
         def __getitem__(self, i):
-            with self.lock:
+            with self.changed:
                 self.reads += 1
+                if self.reads > (self.calls + ahead) * batch_size:
+                    self.over.append((self.reads, self.calls))
+                self.changed.notify_all()
             return {"image": np.zeros((8, 8, 3), np.uint8), "label": np.zeros((8, 8), np.uint8)}
 
     source = Counting()
-    run = train_batches(source, batch_size=2, seed=0, mean_rgb=MEAN_RGB, num_classes=6)
-    for _ in range(3):
+    run = train_batches(source, batch_size=batch_size, seed=0, mean_rgb=MEAN_RGB, num_classes=6)
+    for _ in range(taken):
+        with source.changed:
+            source.calls += 1  # before the call: within it grain may ask for one batch more
         next(run)
-    time.sleep(1.0)  # time for a read-ahead to run as far as it is allowed
-    # 3 batches taken, at most 4 threads x 2 batches ahead (+ one in each thread's hands)
-    assert source.reads <= 2 * (3 + 8 + 4), source.reads
+    expected = (taken + ahead) * batch_size
+    with source.changed:  # the timeout only bounds a failure; a pass never waits for it
+        assert source.changed.wait_for(lambda: source.reads >= expected, timeout=60), source.reads
+        assert source.reads == expected and not source.over, (source.reads, source.over)
+    run.close()
 
 
 def test_bad_labels_stop_the_pipeline_with_the_example_named():
@@ -170,8 +185,6 @@ def test_scale_and_crop_augmentation():
 
 
 def test_model_inputs_for_hha_and_early_fusion():
-    from fcn_jax.data.pipeline import model_input
-
     example = {
         "image": np.full((2, 3, 3), 10, np.uint8),
         "hha": np.full((2, 3, 3), 50, np.uint8),

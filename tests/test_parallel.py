@@ -15,7 +15,7 @@ import pytest
 from tiny_run import fcn_jax, tiny_config, tiny_flags
 
 from fcn_jax.data.datasets import open_dataset
-from fcn_jax.data.pipeline import train_batches
+from fcn_jax.data.stream import train_batches
 from fcn_jax.models import build
 from fcn_jax.train.checkpoint import Checkpoints
 from fcn_jax.train.checkpoint import load_params as load_run

@@ -12,7 +12,7 @@ from tiny_run import tiny_config
 
 from fcn_jax import cli
 from fcn_jax.data.datasets import open_dataset
-from fcn_jax.data.pipeline import train_batches
+from fcn_jax.data.stream import train_batches
 from fcn_jax.models import build
 from fcn_jax.train.checkpoint import CheckpointMismatch, Checkpoints
 from fcn_jax.train.checkpoint import load_params as load_run

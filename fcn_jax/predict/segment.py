@@ -16,8 +16,8 @@ import jax
 import numpy as np
 from PIL import Image
 
-from fcn_jax.data.pipeline import model_input
 from fcn_jax.data.preprocessing import Normalisation, caffe, from_json
+from fcn_jax.data.transforms import model_input
 from fcn_jax.models import CLASSIFIERS, build_from
 from fcn_jax.predict.viz import heatmap, label_png, overlay
 

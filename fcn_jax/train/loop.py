@@ -13,9 +13,11 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from fcn_jax.data.batching import pad_to
 from fcn_jax.data.datasets import open_dataset
 from fcn_jax.data.labels import VOID
-from fcn_jax.data.pipeline import INPUTS, model_input, pad_to, train_batches
+from fcn_jax.data.stream import train_batches
+from fcn_jax.data.transforms import INPUTS, model_input
 from fcn_jax.kernels.allocator import ReleaseOnNewShape
 from fcn_jax.models import ARCHS, CLASSIFIERS, layer_types
 from fcn_jax.models.layers import Deconv

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from fcn_jax.data.pipeline import labels_of, model_input
 from fcn_jax.data.preprocessing import from_json
+from fcn_jax.data.transforms import labels_of, model_input
 from fcn_jax.models import build
 from fcn_jax.train.metrics import scores
 from fcn_jax.train.step import make_eval_step
@@ -120,7 +120,7 @@ def scores_by_task(confusions: list, tasks) -> dict:
 
 
 def input_means(description: dict) -> dict:
-    """The means :func:`~fcn_jax.data.pipeline.model_input` needs, from a model description:
+    """The means :func:`~fcn_jax.data.transforms.model_input` needs, from a model description:
     for colour, the normalisation stored with the weights the run started from, if any, else
     the dataset's mean."""
     stored = description.get("preprocessing")
