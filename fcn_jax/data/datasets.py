@@ -7,12 +7,13 @@ from typing import Any
 
 from fcn_jax.data import synthetic
 from fcn_jax.data.folder import open_folder
-from fcn_jax.data.prepared import DatasetNotReady
+from fcn_jax.data.prepared import BUILT, DatasetNotReady
 
 __all__ = ["PREPARED", "Dataset", "DatasetNotReady", "open_dataset"]
 
-# Built with TFDS from the official files (fcn_jax.data.prepared); imported lazily.
-PREPARED = ("voc2012", "voc2011", "sbd", "voc_sbd", "siftflow", "nyud", "pascal_context")
+# Built with TFDS from the official files (fcn_jax.data.prepared, whose builders and TFDS are
+# imported only when one is opened).
+PREPARED = BUILT
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Examples stored as the original encoded files: JPEG/PNG bytes in, decoded arrays out.
+"""Examples stored as the original encoded files: JPEG/PNG bytes in, decoded arrays out (and
+label maps that come in another form, encoded as PNGs to be stored).
 
 The TFDS builders keep each image's original bytes (no re-encoding, no TensorFlow needed to
 write or read them) and decode with Pillow when read. Every example is decoded and checked once
@@ -8,8 +9,6 @@ before anything is written.
 from __future__ import annotations
 
 import io
-import tarfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,22 +20,6 @@ from fcn_jax.data.labels import VOID
 
 class BadExample(ValueError):
     """An example of a dataset being prepared is unusable; the message names the file."""
-
-
-def find_or_extract(manual_dir: Path, search, archive: str) -> list[Path]:
-    """``search()``'s results; if there are none, the official ``archive`` (tar or zip) in
-    ``manual_dir`` is extracted once into ``manual_dir/extracted`` and searched again."""
-    found = search()
-    path = Path(manual_dir) / archive
-    if not found and path.exists():
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as packed:
-                packed.extractall(Path(manual_dir) / "extracted")
-        else:
-            with tarfile.open(path) as packed:
-                packed.extractall(Path(manual_dir) / "extracted", filter="data")
-        found = search()
-    return found
 
 
 def features(extra_labels: tuple[str, ...] = ()) -> tfds.features.FeaturesDict:
@@ -76,6 +59,16 @@ def decode_label(data: bytes, where: str = "label") -> np.ndarray:
             return np.asarray(mask)
     except (OSError, SyntaxError) as err:
         raise BadExample(f"{where}: cannot decode mask ({err})") from err
+
+
+def png_bytes(labels: np.ndarray, where: str) -> bytes:
+    """A label map (H, W) as the bytes of a single-channel PNG, for a dataset whose labels come
+    in another form (e.g. MATLAB files)."""
+    if labels.min() < 0 or labels.max() > 255:
+        raise BadExample(f"{where}: label values outside 0..255")
+    buffer = io.BytesIO()
+    Image.fromarray(labels.astype(np.uint8), mode="L").save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def checked_example(

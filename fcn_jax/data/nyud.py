@@ -16,8 +16,15 @@ import numpy as np
 import scipy.io
 import tensorflow_datasets as tfds
 
-from fcn_jax.data.encoded import BadExample, checked_example, decode_any, decode_image, features
-from fcn_jax.data.sbd import png_bytes, read_ids
+from fcn_jax.data.encoded import (
+    BadExample,
+    checked_example,
+    decode_any,
+    decode_image,
+    features,
+    png_bytes,
+)
+from fcn_jax.data.official_files import read_ids
 
 CLASS_NAMES = (
     "wall", "floor", "cabinet", "bed", "chair", "sofa", "table", "door", "window", "bookshelf",

@@ -15,8 +15,8 @@ import scipy.io
 import tensorflow_datasets as tfds
 
 from fcn_jax.data import voc
-from fcn_jax.data.encoded import BadExample, checked_example, features, find_or_extract
-from fcn_jax.data.sbd import png_bytes, read_ids
+from fcn_jax.data.encoded import BadExample, checked_example, features, png_bytes
+from fcn_jax.data.official_files import find_or_extract, read_ids
 
 CLASSES_59 = (
     "aeroplane", "bag", "bed", "bedclothes", "bench", "bicycle", "bird", "boat", "book",

@@ -10,16 +10,15 @@ that are not in SBD train. It is derived here from the two official files, not t
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import scipy.io
 import tensorflow_datasets as tfds
-from PIL import Image
 
 from fcn_jax.data import voc
-from fcn_jax.data.encoded import BadExample, checked_example, features, find_or_extract
+from fcn_jax.data.encoded import BadExample, checked_example, features, png_bytes
+from fcn_jax.data.official_files import find_or_extract, read_ids
 
 ARCHIVE = (
     "benchmark.tgz",
@@ -54,18 +53,6 @@ def read_cls(path: Path) -> np.ndarray:
     if labels.ndim != 2:
         raise BadExample(f"{path}: GTcls.Segmentation has shape {labels.shape}, expected 2-d")
     return labels
-
-
-def png_bytes(labels: np.ndarray, where: str) -> bytes:
-    if labels.min() < 0 or labels.max() > 255:
-        raise BadExample(f"{where}: label values outside 0..255")
-    buffer = io.BytesIO()
-    Image.fromarray(labels.astype(np.uint8), mode="L").save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def read_ids(path: Path) -> list[str]:
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
 def sbd_examples(dataset: Path, split: str, ids: list[str] | None = None) -> list[dict]:

@@ -15,14 +15,8 @@ import numpy as np
 import scipy.io
 import tensorflow_datasets as tfds
 
-from fcn_jax.data.encoded import (
-    BadExample,
-    checked_example,
-    decode_image,
-    features,
-    find_or_extract,
-)
-from fcn_jax.data.sbd import png_bytes
+from fcn_jax.data.encoded import BadExample, checked_example, decode_image, features, png_bytes
+from fcn_jax.data.official_files import find_or_extract
 
 CLASS_NAMES = (
     "awning", "balcony", "bird", "boat", "bridge", "building", "bus", "car", "cow", "crosswalk",

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import tensorflow_datasets as tfds
 
-from fcn_jax.data.encoded import BadExample, checked_example, features, find_or_extract
+from fcn_jax.data.encoded import BadExample, checked_example, features
+from fcn_jax.data.official_files import find_or_extract
 
 CLASS_NAMES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
