@@ -29,7 +29,7 @@ import optax
 
 from benchmarks.contenders import jax_parts
 from benchmarks.timing import alternating_medians
-from fcn_jax.kernels import conv
+from fcn_jax.kernels import choice, conv
 from fcn_jax.models import layers
 from fcn_jax.train.losses import pixel_loss_terms
 
@@ -39,7 +39,7 @@ def library_pool(self, x, train=False):
     return self.reduce(x, -jnp.inf, jax.lax.max)
 
 
-def library_deconv(x, kernel, stride, pad):
+def library_deconv(x, kernel, stride, pad, kernels="auto"):
     """The textbook deconvolution: a convolution of the stride-dilated input with the flipped
     kernel, cropped by ``pad``."""
     k = kernel.shape[0]
@@ -55,7 +55,7 @@ def library_pointwise(x, kernel, stride, pad):
     return conv._native(x, kernel, pad, stride)
 
 
-def library_conv(x, kernel, stride=1, pad=0, groups=1, dilation=1):
+def library_conv(x, kernel, stride=1, pad=0, groups=1, dilation=1, kernels="auto"):
     return conv._native(x, kernel, pad, stride, groups, dilation)
 
 
@@ -64,7 +64,7 @@ SWAPS = {
     "deconv": (layers, "transposed_conv", library_deconv),
     "conv": (conv, "conv2d", library_conv),
     "pointwise": (conv, "_pointwise", library_pointwise),
-    "winograd": (conv, "WINOGRAD_CHANNEL_PAIRS", float("inf")),
+    "winograd": (choice, "WINOGRAD_CHANNEL_PAIRS", float("inf")),
 }
 
 

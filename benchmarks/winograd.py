@@ -1,5 +1,5 @@
-"""3x3 convolutions: Winograd's F(2x2, 3x3) and F(4x4, 3x3) (:mod:`fcn_jax.kernels.winograd`) against
-XLA's library convolution and our banded kernel gradient (the path before them), forward,
+"""3x3 convolutions: Winograd's F(2x2, 3x3) and F(4x4, 3x3) (:mod:`fcn_jax.kernels.winograd`)
+against XLA's library convolution and our banded kernel gradient (the path before them), forward,
 input gradient and kernel gradient, for every distinct 3x3 layer shape of FCN-8s at 500x500
 in ``caffe`` alignment (read off the net). The last column compares the form
 :func:`fcn_jax.kernels.conv.conv2d` uses for the layer with the faster of the two earlier paths.
@@ -21,7 +21,7 @@ import numpy as np
 from benchmarks.conv_gradients import jax_parts, library
 from benchmarks.flops import conv_shapes
 from benchmarks.timing import alternating_samples
-from fcn_jax.kernels import conv, winograd
+from fcn_jax.kernels import choice, conv, winograd
 from fcn_jax.models import build
 
 FORMS = {
@@ -49,7 +49,7 @@ def main(argv=None) -> list[dict]:
     args = parser.parse_args(argv)
     print(f"3x3 convolutions of FCN-8s at {args.size} on {jax.devices()[0].device_kind}, ms "
           f"(medians of {args.repeats}); Winograd is used from "
-          f"{conv.WINOGRAD_CHANNEL_PAIRS} channel pairs, F4 from {conv.F4_PIXELS} output "
+          f"{choice.WINOGRAD_CHANNEL_PAIRS} channel pairs, F4 from {choice.F4_PIXELS} output "
           "pixels per image, F2 below")  # fmt: skip
     print("| layer | map | in -> out | part | library | banded | F2 | F4 | used: vs the faster |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -61,7 +61,8 @@ def main(argv=None) -> list[dict]:
         contenders = {f"{form} {part}": f for form, fn in FORMS.items()
                       for part, f in jax_parts(fn, x, w, pad).items()}  # fmt: skip
         samples = alternating_samples(contenders, args.repeats, settle=0.02)
-        used = "F4" if conv.winograd_form(x, w, pad) is winograd.F4 else "F2"
+        form = choice.conv_form("auto", "cpu", x.shape, w.shape, pad=pad, dtype=x.dtype)
+        used = "F4" if form is choice.Form.WINOGRAD_F4 else "F2"
         for part in ("forward", "input_grad", "kernel_grad"):
             ms = {form: statistics.median(samples[f"{form} {part}"]) * 1e3 for form in FORMS}
             other = min(ms["library"], ms["banded"])

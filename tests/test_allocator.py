@@ -66,6 +66,34 @@ print(kept, resident())
 """
 )
 
+# Read kept() back, make glibc's settings by argv[1] ('keep': keep_freed_memory; 'mallopt': no
+# mmap of its own for any block, never trim, straight from <malloc.h>'s numbers; 'default':
+# none), read it again, fill and free 512 MiB, let the loop release; print both readings, the
+# loop's calls of release_freed_memory and the resident MiB it gave back.
+KEPT = (
+    PROLOGUE
+    + """
+from fcn_jax.kernels import allocator
+def resident():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") >> 20
+before = allocator.kept()
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+elif sys.argv[1] == "mallopt":
+    assert libc.mallopt(-4, 0) == libc.mallopt(-1, -1) == 1  # M_MMAP_MAX, M_TRIM_THRESHOLD
+after = allocator.kept()
+calls = []
+def recording():
+    calls.append(True)
+    release_freed_memory()
+allocator.release_freed_memory = recording
+fill_and_free(512 << 20)
+held = resident()
+allocator.ReleaseOnNewShape().release()
+print(before, after, len(calls), held - resident())
+"""
+)
+
 
 # Keep freed memory, then run 20 training steps of a width-1/8 FCN-8s at 128x128 and print how
 # many returned with the heap still holding more than half of the step's temporaries.
@@ -135,15 +163,16 @@ def test_memory_is_released_when_the_step_shape_changes():
     assert len(released) == 2
 
 
-def test_the_loop_releases_only_where_freed_memory_is_kept(monkeypatch):
-    released = []
-    monkeypatch.setattr(allocator, "release_freed_memory", lambda: released.append(True))
-    monkeypatch.setitem(allocator._kept, "freed memory", False)
-    allocator.ReleaseOnNewShape().release()
-    assert released == []  # glibc's default is left as it is
-    monkeypatch.setitem(allocator._kept, "freed memory", True)
-    allocator.ReleaseOnNewShape().release()
-    assert released == [True]
+@GLIBC
+@pytest.mark.parametrize("setting", ["default", "keep", "mallopt"])
+def test_kept_is_read_back_from_glibc_and_the_loop_releases_only_then(setting):
+    # glibc's settings made by keep_freed_memory, or by mallopt directly, or not at all
+    before, after, calls, released = child(KEPT, setting).split()
+    kept = setting != "default"
+    assert (before, after) == ("False", str(kept))
+    assert int(calls) == kept  # glibc's default, which already returns large blocks, is left
+    if kept:
+        assert int(released) > 500  # MiB: the freed buffer was resident, and no longer is
 
 
 def test_auto_keeps_freed_memory_only_when_crops_fix_the_batch_shape():

@@ -30,9 +30,9 @@ def test_layer_flops_by_hand():
 def test_forward_flops_agree_with_xla(monkeypatch):
     # The count is a direct convolution's: XLA counts the same form only with Winograd's
     # (fewer multiplications, in band loops XLA counts once) switched off.
-    from fcn_jax.kernels import conv
+    from fcn_jax.kernels import choice
 
-    monkeypatch.setattr(conv, "WINOGRAD_CHANNEL_PAIRS", float("inf"))
+    monkeypatch.setattr(choice, "WINOGRAD_CHANNEL_PAIRS", float("inf"))
     model = build("fcn8s", 21, align="caffe", width=1 / 8)
     shape = (1, 96, 96, 3)
     params = jax.eval_shape(model.init, jax.random.key(0), np.zeros(shape, np.float32))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fcn_jax.kernels import conv, winograd
+from fcn_jax.kernels.choice import Form, conv_form
 
 
 def library(x, kernel, pad):
@@ -62,25 +63,13 @@ def test_rejects_what_it_cannot_compute():
 
 
 @pytest.mark.parametrize(
-    "side, cin, cout, dtype, used",
-    [(64, 64, 64, jnp.float32, winograd.F4), (63, 64, 64, jnp.float32, winograd.F2),
-     (70, 32, 64, jnp.float32, None), (70, 256, 512, jnp.bfloat16, None)],
+    "side, cin, cout, dtype, form",
+    [(64, 64, 64, jnp.float32, Form.WINOGRAD_F4), (63, 64, 64, jnp.float32, Form.WINOGRAD_F2),
+     (70, 32, 64, jnp.float32, Form.BANDED), (70, 256, 512, jnp.bfloat16, Form.BANDED)],
 )  # fmt: skip
-def test_conv2d_takes_it_for_wide_float32_layers_on_the_cpu(
-    side, cin, cout, dtype, used, monkeypatch
-):
+def test_the_cpu_takes_it_for_wide_float32_layers(side, cin, cout, dtype, form):
     # F4 from 64 x 64 output pixels per image (pad 1 keeps the size), F2 below; none under
-    # 64 x 64 channel pairs or for bfloat16.
-    monkeypatch.setattr(conv.jax, "default_backend", lambda: "cpu")  # also on a GPU host
-    calls = []
-
-    def recording(x, kernel, pad, f):
-        calls.append((kernel.shape, f))
-        return library(x, kernel, pad)
-
-    monkeypatch.setattr(winograd, "conv3x3", recording)
-    x = jax.ShapeDtypeStruct((1, side, side, cin), dtype)
-    jax.eval_shape(
-        lambda x, k: conv.conv2d(x, k, pad=1), x, jax.ShapeDtypeStruct((3, 3, cin, cout), dtype)
-    )
-    assert calls == ([((3, 3, cin, cout), used)] if used else [])
+    # 64 x 64 channel pairs or for bfloat16; on no other backend
+    x, kernel = (1, side, side, cin), (3, 3, cin, cout)
+    assert conv_form("auto", "cpu", x, kernel, pad=1, dtype=dtype) is form
+    assert conv_form("auto", "gpu", x, kernel, pad=1, dtype=dtype) is Form.NATIVE

@@ -1,2 +1,4 @@
-"""How the convolutions run: the plain XLA form and the fast CPU and accelerator forms
-(``conv``, ``winograd``), and glibc's handling of freed memory (``allocator``)."""
+"""How the convolutions run: ``choice`` names the form each convolution and deconvolution takes
+under a policy (``KERNELS``: "auto", "xla") on a backend; ``conv``, ``winograd`` and ``deconv``
+compute the forms; ``allocator`` handles glibc's freed memory and ``compiler`` the training
+step's compiler options. Measurements: ``docs/performance.md``."""

@@ -1,32 +1,13 @@
 """Keep the memory a training step frees inside the process, for the next step to reuse.
 
-A CPU training step allocates gigabytes of buffers and frees them. glibc's malloc serves
-each buffer above 32 MiB with a fresh ``mmap`` and returns it with ``munmap`` when it is
-freed, and it trims freed memory off its heaps, so every step faults all its pages in again:
-576,796 page faults and 1.12 s of kernel time per step of FCN-8s at 500x500 alone, more right
-after another framework's step on the same cores (``python -m benchmarks.freed_memory``;
-README, Performance). With freed memory kept, the pages are faulted in once and reused (no
-faults per step after that); compiling takes 15-25% longer, as LLVM's threads then share one
-heap.
-
-This is a process-wide setting, so it is made at the edge (``fcn-jax train``, the
-benchmark's worker for this library), never on import. Kept memory was thought to have one
-cost: when the batch shape changes, the next step's buffers may not fit the holes the last
-shape left, and the heap grows (FCN-8s at 500x500, 500x384, 384x500, 500x500: 8.3 GB resident
-against 4.4 GB with glibc's default while JAX dispatched CPU calls asynchronously; 4.1 GB
-against 4.1 GB since, so that growth was mostly the race described below). The training
-loop gives the free memory back whenever the shape changes and after each validation
-(:class:`ReleaseOnNewShape`), and ``fcn-jax train`` keeps freed memory only where crops give
-every batch one shape (``config.keep_freed_memory='auto'``); both were decided on the
-asynchronous measurements and are left as they are until a longer mix of shapes is measured.
-
-Kept memory also makes JAX's CPU runtime run each call to its end before returning
-(``jax_cpu_enable_async_dispatch`` off). Dispatched asynchronously, a step's outputs were
-ready a moment before the runtime freed its temporaries; a next step dispatched in that
-moment took a second block of temporaries from the top of the heap, and kept memory never
-gave the first back: FCN-8s at 500x500 grew from 3.9 to 5.8 GB resident after a few steps in
-about half the runs, and in a width-1/8 net at 128x128 11 of 40 steps returned with their
-42 MiB of temporaries still held (none of 40 with the setting; ``heap_in_use``).
+``keep_freed_memory`` sets glibc's malloc to serve every buffer from one heap (no ``mmap`` of
+its own per large buffer, unmapped when freed) and never to trim that heap, and JAX's CPU
+calls to return only once they have freed their temporaries; ``kept`` reads back from glibc
+whether it keeps freed memory; ``release_freed_memory`` hands the free memory back
+(``malloc_trim``); ``ReleaseOnNewShape`` does that when the batch shape changes. It is a
+process-wide setting, so it is made at the edge (``fcn-jax train``, the benchmark's worker for
+this library), never on import. Why, with the measurements: ``docs/performance.md``, "Freed
+memory".
 """
 
 from __future__ import annotations
@@ -54,16 +35,19 @@ class _MallInfo2(ctypes.Structure):
     ]  # fmt: skip
 
 
+PROBE_BYTES = 64 * 2**20  # above glibc's largest mmap threshold (32 MiB): mapped by default
+
+
 def _glibc():
     """The C library, where it is glibc (whose settings this module makes), else None."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
     libc = ctypes.CDLL("libc.so.6")
     libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+    libc.mallinfo2.restype = _MallInfo2
     return libc
-
-
-_kept = {"freed memory": False}  # mirrors the process-wide glibc setting made below
 
 
 def keep_freed_memory() -> bool:
@@ -77,10 +61,9 @@ def keep_freed_memory() -> bool:
     for parameter, value in SETTINGS.items():
         if libc.mallopt(parameter, value) != 1:
             raise OSError(f"glibc mallopt({parameter}, {value}) refused the setting")
-    import jax  # JAX reads it at each call (set after a first computation too: 0 of 30 held)
+    import jax  # JAX reads it at each call, also when set after a first computation
 
     jax.config.update("jax_cpu_enable_async_dispatch", False)
-    _kept["freed memory"] = True
     return True
 
 
@@ -90,13 +73,26 @@ def heap_in_use() -> int | None:
     libc = _glibc()
     if libc is None:
         return None
-    libc.mallinfo2.restype = _MallInfo2
     return libc.mallinfo2().uordblks
 
 
 def kept() -> bool:
-    """Whether :func:`keep_freed_memory` has taken effect in this process."""
-    return _kept["freed memory"]
+    """Whether glibc's malloc keeps freed memory in this process (as :func:`keep_freed_memory`
+    sets it), read back from malloc itself: a block of ``PROBE_BYTES``, allocated (never
+    touched, so no page is faulted in) and freed, came from the heap rather than a mapping of
+    its own (``mallinfo2``'s ``hblks`` unchanged) and the heap was not trimmed when it was
+    freed (``arena`` not smaller). False where the C library is not glibc."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    before = libc.mallinfo2()
+    block = libc.malloc(PROBE_BYTES)
+    if not block:
+        raise MemoryError(f"malloc({PROBE_BYTES}) failed")
+    allocated = libc.mallinfo2()
+    libc.free(block)
+    freed = libc.mallinfo2()
+    return allocated.hblks == before.hblks and freed.arena >= allocated.arena
 
 
 def release_freed_memory() -> None:

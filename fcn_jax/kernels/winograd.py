@@ -8,16 +8,16 @@ tile and the kernel are each taken to an (m + 2)^2-point "Winograd domain" by fi
 product per point) and taken back by A^T M A. F(2x2, 3x3) makes 16 products per 4 outputs
 (2.25x fewer than 36), F(4x4, 3x3) 36 per 16 (4x fewer, with 2.25 transformed values per
 input value against 4), at the price of the transforms (additions and a few multiplications
-by constants). F2 uses only 0, +-1 and 1/2 and differs from a direct convolution by
-about 1e-6 of the largest output in float32 (64 channels); F4's constants (4, 5, 8, 1/6,
-1/24) make that about 5e-6, still far below what float32 training notices.
+by constants). Both are a direct convolution up to float rounding (F4's constants, 4, 5, 8,
+1/6 and 1/24, round more than F2's 0, +-1 and 1/2).
 
 The image is processed in bands of tile rows (a ``lax.scan``) so each band's transformed tiles
 stay near the cache and each matrix product has at least 256 rows where the map has that
 many tiles. The input gradient
 is the same computation on the output gradient with the flipped, transposed kernel; the
 kernel gradient sums, band by band, the transformed input times the output gradient taken back
-through A^T (A dY A^T), and maps the sums to 3x3 by G^T.
+through A^T (A dY A^T), and maps the sums to 3x3 by G^T. Timings and errors:
+``docs/performance.md``, "Convolution kernels".
 """
 
 from __future__ import annotations
@@ -95,8 +95,7 @@ def _tiles(f, band, rows, cols):
 
 def _kernel_points(f, kernel):
     """(3, 3, in, out) -> (points, in, out): G g G^T, as one product of the 9 taps with the
-    (points, 9) matrix kron(G, G). For a 512 x 512 kernel that took 7.4 ms against 13.4 for
-    the two passes of ``_both_axes`` with F2 (14.4 against 14.6 with F4)."""
+    (points, 9) matrix kron(G, G) (faster than two passes of ``_both_axes``)."""
     g = jnp.asarray(_kernel_transform(f), kernel.dtype)
     return jnp.dot(g, kernel.reshape(9, -1)).reshape(-1, *kernel.shape[2:])
 
@@ -201,8 +200,7 @@ def _forward(x, kernel, pad, f):
 def _backward(pad, f, residuals, g):
     x, kernel = residuals
     # the input gradient convolves g with the flipped kernel, its in and out swapped: the
-    # swap is left to the matrix products (transposing inside the transform's loops made it
-    # 4x slower: 24 against 6 ms for 512 x 512 channels)
+    # swap is left to the matrix products (faster than transposing inside the transforms)
     points = _kernel_points(f, kernel[::-1, ::-1].astype(g.dtype))
     dx = _convolve(f, g, points, 2 - pad, transposed=True)
     return dx.astype(x.dtype), _kernel_gradient(x, g, pad, f).astype(kernel.dtype)

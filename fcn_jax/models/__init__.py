@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from fcn_jax.kernels.choice import checked
 from fcn_jax.models.alexnet import alexnet
 from fcn_jax.models.classifier import Classifier
 from fcn_jax.models.fcn import FCN, Skip, Upscore, input_channels, layer_types, trace_layers
@@ -41,6 +42,7 @@ def build_from(meta) -> FCN | Classifier | DilatedFCN:
     """The net a description names (``arch``, ``num_classes``, ``width`` and the options of
     :func:`build` it holds: a converted-weights directory's ``weights.json``)."""
     options = {k: meta[k] for k in ("align", "learnable_upsampling", "aux") if k in meta}
+    options["kernels"] = meta.get("kernels", "auto")
     options["heads"] = tuple((name, count) for name, count in meta.get("heads") or ())
     options["streams"] = tuple(meta.get("streams") or ())
     options["in_channels"] = meta.get("in_channels", 3)
@@ -59,6 +61,7 @@ def build(
     heads: tuple[tuple[str, int], ...] = (),
     aux: bool = False,
     train_bn: bool = False,
+    kernels: str = "auto",
 ) -> FCN | Classifier | DilatedFCN:
     """The FCN ``arch`` (one of ``ARCHS``) with ``num_classes`` outputs, or a convolutionalized
     classifier (one of ``CLASSIFIERS``, with the classifier's own padding; ``align`` and the
@@ -76,6 +79,8 @@ def build(
     returns a dict of logits by head and ``num_classes`` is unused. The dilated ResNets
     (``fcn-resnet50/101``) take ``aux`` (the auxiliary head on stage 4) and ``train_bn`` (batch
     statistics trained, else frozen at their running values); ``align`` does not apply to them.
+    ``kernels`` is the policy every convolution runs under (:mod:`fcn_jax.kernels.choice`:
+    ``"auto"`` the fastest measured form per layer on the backend, ``"xla"`` XLA's own).
     """
     if align not in ALIGNMENTS:
         raise ValueError(f"align must be one of {ALIGNMENTS}, got {align!r}")
@@ -85,6 +90,7 @@ def build(
         raise ValueError(f"width must be positive, got {width}")
     if in_channels != 3 and not (arch in ARCHS and "resnet" not in arch):
         raise ValueError(f"{arch} takes 3 input channels; in_channels={in_channels} is for FCNs")
+    checked(kernels)
     caffe = align == "caffe"
     if arch in ("fcn-resnet50", "fcn-resnet101"):
         depth = int(arch.removeprefix("fcn-resnet"))
@@ -96,14 +102,16 @@ def build(
             aux_tap=stage_output(depth, 4) if aux else "",
             aux_channels=top // 8,
             train_bn=train_bn,
+            kernels=kernels,
         )
     if arch == "vgg16":
-        return Classifier(num_classes, partial(vgg16, width, first_pad=1, fc6_pad=0))
+        return Classifier(num_classes, partial(vgg16, width, first_pad=1, fc6_pad=0),
+                          kernels=kernels)  # fmt: skip
     if arch == "alexnet":
-        return Classifier(num_classes, partial(alexnet, width, first_pad=0))
+        return Classifier(num_classes, partial(alexnet, width, first_pad=0), kernels=kernels)
     if arch == "googlenet":
         trunk = partial(googlenet, width, classifier=True)
-        return Classifier(num_classes, trunk, last="loss3_classifier")
+        return Classifier(num_classes, trunk, last="loss3_classifier", kernels=kernels)
     vgg = partial(vgg16, width, first_pad=100 if caffe else 1, fc6_pad=0 if caffe else 3)
     pool4, pool3 = Skip("pool4", "upscore2"), Skip("pool3", "upscore_pool4")
     match arch:
@@ -144,4 +152,4 @@ def build(
     if streams and in_channels != 3:
         raise ValueError(f"late-fusion streams take 3 channels each, got in_channels={in_channels}")
     return FCN(num_classes, trunk, upscore, skips, learnable_upsampling, tuple(heads),
-               tuple(streams), in_channels)  # fmt: skip
+               tuple(streams), in_channels, kernels)  # fmt: skip

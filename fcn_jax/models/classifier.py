@@ -14,6 +14,7 @@ import jax
 from flax import linen as nn
 
 from fcn_jax.geometry import Trace, Window
+from fcn_jax.kernels.choice import checked
 from fcn_jax.models.fcn import Runner
 from fcn_jax.models.googlenet import Branches
 from fcn_jax.models.layers import Conv
@@ -22,17 +23,20 @@ from fcn_jax.models.layers import Conv
 class Classifier(nn.Module):
     """``trunk()`` layers then ``last`` (``num_classes`` 1x1 filters: VGG16's and CaffeNet's
     ``fc8``, GoogLeNet's ``loss3_classifier``); returns (N, h, w, classes) scores. ``record``
-    receives ``(name, layer, trace, shape)`` per layer, as in FCN."""
+    receives ``(name, layer, trace, shape)`` per layer, as in FCN; every convolution runs
+    under the ``kernels`` policy."""
 
     num_classes: int
     trunk: Callable[[], Sequence[nn.Module]]
     last: str = "fc8"
+    kernels: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False, record=None):
+        checked(self.kernels)  # before a layer's error could name the image size
         if x.ndim != 4:
             raise ValueError(f"expected NHWC images, got an array of shape {x.shape}")
-        run = Runner(train, record)
+        run = Runner(train, record, self.kernels)
         h, trace = x, Trace.input(*x.shape[1:3])
         for layer in (*self.trunk(), Conv(self.num_classes, 1, name=self.last)):
             if isinstance(layer, Branches):

@@ -15,8 +15,9 @@ import jax
 from flax import linen as nn
 
 from fcn_jax.geometry import CoordMap, Trace, crop_offset
+from fcn_jax.kernels.choice import checked
 from fcn_jax.models.googlenet import Branches
-from fcn_jax.models.layers import Concat, Conv, Crop, Deconv, Scale, Sum
+from fcn_jax.models.layers import Concat, Conv, Crop, Deconv, Scale, Sum, call
 
 
 class Skip(NamedTuple):
@@ -48,17 +49,19 @@ def too_small(x: jax.Array, err: ValueError) -> ValueError:
 
 
 class Runner(NamedTuple):
-    """Runs layers beside their geometry, reporting each to ``record`` (may be None)."""
+    """Runs layers beside their geometry, the convolutions under the ``kernels`` policy,
+    reporting each to ``record`` (may be None)."""
 
     train: bool
     record: Record | None
+    kernels: str = "auto"
 
     def report(self, name, layer, trace, shape):
         if self.record is not None:
             self.record(name, layer, trace, shape)
 
     def __call__(self, layer, h, trace):
-        h = layer(h, self.train)
+        h = call(layer, h, self.train, self.kernels)
         if layer.op is not None:
             trace = trace.through(layer.op, h.shape[1:3], layer.name)
         self.report(layer.name, layer, trace, h.shape)
@@ -148,10 +151,11 @@ class Stream(nn.Module):
     """One input stream of a late-fusion net: its trunk and score layers, under its name."""
 
     net: Layout
+    kernels: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False, record: Record | None = None):
-        return score_stream(self.net, x, Runner(train, record))
+        return score_stream(self.net, x, Runner(train, record, self.kernels))
 
 
 class FCN(nn.Module):
@@ -168,6 +172,9 @@ class FCN(nn.Module):
     name (``color/conv1_1``: the reference's ``conv1_1color``); each score layer is averaged over
     the streams (``score_fused``, an Eltwise SUM with coefficients 1/n, as the reference's) and
     the upsampling layers are shared.
+
+    ``kernels`` is the policy every convolution runs under (one of
+    :data:`fcn_jax.kernels.choice.KERNELS`).
     """
 
     num_classes: int
@@ -178,6 +185,7 @@ class FCN(nn.Module):
     heads: tuple[tuple[str, int], ...] = ()
     streams: tuple[str, ...] = ()
     in_channels: int = 3  # of each stream: 4 for early fusion (colour and depth)
+    kernels: str = "auto"
 
     def head_suffixes(self) -> tuple[tuple[str, int], ...]:
         if not self.heads:
@@ -189,6 +197,7 @@ class FCN(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False, record: Record | None = None):
+        checked(self.kernels)  # before a layer's error could name the image size
         if x.ndim != 4:
             raise ValueError(f"expected NHWC images, got an array of shape {x.shape}")
         if min(x.shape[1:3]) < 1:
@@ -197,7 +206,8 @@ class FCN(nn.Module):
             what = f"late fusion of {', '.join(self.streams)}" if self.streams else "this net"
             raise ValueError(f"{what} takes {self.input_channels()} input channels, got "
                              f"{x.shape[-1]}")  # fmt: skip
-        run, layout = Runner(train, record), Layout(self.trunk, self.skips, self.head_suffixes())
+        run = Runner(train, record, self.kernels)
+        layout = Layout(self.trunk, self.skips, self.head_suffixes())
         if not self.streams:  # each score layer where the head needs it, in the reference's order
             taps = run_trunk(layout, x, run)
             scorers = {sfx: partial(score_of, run, taps, classes=classes, sfx=sfx)
@@ -205,7 +215,7 @@ class FCN(nn.Module):
         else:
             c, n = self.in_channels, len(self.streams)
             per_stream = [
-                Stream(layout, name=name)(
+                Stream(layout, self.kernels, name=name)(
                     x[..., k * c : (k + 1) * c], train, record if k == 0 else None
                 )
                 for k, name in enumerate(self.streams)

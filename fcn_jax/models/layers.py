@@ -2,7 +2,9 @@
 
 Each spatial layer exposes ``op``, its primitive from :mod:`fcn_jax.geometry`, built from the
 same attributes its ``__call__`` uses; pointwise layers have ``op = None``. All layers take
-NHWC arrays and a ``train`` flag, so a net is a plain loop over them.
+NHWC arrays and a ``train`` flag, so a net is a plain loop over them; the convolutions (``Conv``,
+``Deconv``) also the net's ``kernels`` policy (:mod:`fcn_jax.kernels.choice`), which
+:func:`call` passes them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from flax import linen as nn
 from fcn_jax.geometry import Resize as GeometryResize
 from fcn_jax.geometry import Shift, Upsample, Window
 from fcn_jax.kernels.conv import conv2d
+from fcn_jax.kernels.deconv import transposed_conv
 
 
 def bilinear_kernel(size: int, in_channels: int, out_channels: int) -> np.ndarray:
@@ -56,14 +59,15 @@ class Conv(nn.Module):
         return Window(self.kernel, self.stride, self.pad, d=self.dilation)
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    def __call__(self, x: jax.Array, train: bool = False, kernels: str = "auto") -> jax.Array:
         del train
         if x.shape[-1] % self.groups:
             raise ValueError(f"{self.name}: {x.shape[-1]} channels not divisible by groups")
         init = nn.initializers.zeros if self.zero_init else nn.initializers.he_normal()
         shape = (self.kernel, self.kernel, x.shape[-1] // self.groups, self.features)
         kernel = self.param("kernel", init, shape, jnp.float32)
-        y = conv2d(x, kernel.astype(x.dtype), self.stride, self.pad, self.groups, self.dilation)
+        kernel = kernel.astype(x.dtype)
+        y = conv2d(x, kernel, self.stride, self.pad, self.groups, self.dilation, kernels)
         if not self.use_bias:
             return y
         bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
@@ -157,7 +161,7 @@ class Deconv(nn.Module):
         return Upsample(self.kernel, self.stride, self.pad)
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    def __call__(self, x: jax.Array, train: bool = False, kernels: str = "auto") -> jax.Array:
         del train
         k, s = self.kernel, self.stride
 
@@ -168,32 +172,14 @@ class Deconv(nn.Module):
         kernel = self.param("kernel", init, (k, k, x.shape[-1], self.features), jnp.float32)
         if not self.learnable:
             kernel = jax.lax.stop_gradient(kernel)
-        return transposed_conv(x, kernel.astype(x.dtype), s, self.pad)
+        return transposed_conv(x, kernel.astype(x.dtype), s, self.pad, kernels)
 
 
-def transposed_conv(x: jax.Array, kernel: jax.Array, stride: int, pad: int) -> jax.Array:
-    """Caffe/torch deconvolution of NHWC ``x`` with a (k, k, in, out) kernel: input unit ``i``
-    writes ``kernel[a] * x[i]`` to output ``stride * i - pad + a``.
-
-    Computed as ``stride**2`` phase convolutions (sub-pixel form): output ``s*q + r`` is
-    ``sum_j x[q - j] kernel[r + s*j]``, a stride-1 convolution with an m x m kernel
-    (m = ceil(k / s)) per phase r, interleaved afterwards. That costs the deconvolution's true
-    FLOPs, where the textbook form (a convolution of the s-dilated input) multiplies s**2 times
-    more, mostly by the zeros it inserted.
-    """
-    k = kernel.shape[0]
-    s, cin, cout = stride, kernel.shape[2], kernel.shape[3]
-    m = -(-k // s)
-    taps = jnp.pad(kernel, ((0, s * m - k), (0, s * m - k), (0, 0), (0, 0)))
-    # a = j*s + r -> (j, r); the sum over j is a correlation with j reversed
-    taps = taps.reshape(m, s, m, s, cin, cout)[::-1, :, ::-1]
-    taps = taps.transpose(0, 2, 4, 1, 3, 5).reshape(m, m, cin, s * s * cout)
-    phases = conv2d(x, taps, pad=m - 1)
-    n, hq, wq, _ = phases.shape
-    full = phases.reshape(n, hq, wq, s, s, cout).transpose(0, 1, 3, 2, 4, 5)
-    full = full.reshape(n, hq * s, wq * s, cout)
-    height, width = (Upsample(k, s, pad).out_size(size) for size in x.shape[1:3])
-    return full[:, pad : pad + height, pad : pad + width]
+def call(layer: nn.Module, x: jax.Array, train: bool, kernels: str) -> jax.Array:
+    """``layer(x, train)``, a convolution (``Conv``, ``Deconv``) under the ``kernels`` policy."""
+    if isinstance(layer, Conv | Deconv):
+        return layer(x, train, kernels)
+    return layer(x, train)
 
 
 class Crop(nn.Module):

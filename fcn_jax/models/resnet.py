@@ -17,7 +17,18 @@ import jax
 from flax import linen as nn
 
 from fcn_jax.geometry import Trace
-from fcn_jax.models.layers import BatchNorm, Conv, Dropout, MaxPool, ReLU, Resize, Sum, resize_op
+from fcn_jax.kernels.choice import checked
+from fcn_jax.models.layers import (
+    BatchNorm,
+    Conv,
+    Dropout,
+    MaxPool,
+    ReLU,
+    Resize,
+    Sum,
+    call,
+    resize_op,
+)  # fmt: skip
 from fcn_jax.models.vgg import channels
 
 DEPTHS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
@@ -91,7 +102,8 @@ def stage_output(depth: int, stage: int) -> str:
 class DilatedFCN(nn.Module):
     """Trunk, FCN head and bilinear resize: ``__call__(x, train=False)`` -> (N, H, W, classes)
     logits; with ``aux`` the auxiliary head's logits too, as ``{'out': ..., 'aux': ...}``
-    when ``with_aux``. ``record`` receives ``(name, layer, trace, shape)`` as in FCN."""
+    when ``with_aux``. ``record`` receives ``(name, layer, trace, shape)`` as in FCN; every
+    convolution runs under the ``kernels`` policy."""
 
     num_classes: int
     trunk: Callable[[], Sequence]
@@ -99,9 +111,11 @@ class DilatedFCN(nn.Module):
     aux_tap: str = ""
     aux_channels: int = 0
     train_bn: bool = False
+    kernels: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False, record=None, with_aux: bool = False):
+        checked(self.kernels)  # before a layer's error could name the image size
         if x.ndim != 4:
             raise ValueError(f"expected NHWC images, got an array of shape {x.shape}")
 
@@ -111,7 +125,7 @@ class DilatedFCN(nn.Module):
 
         def run(layer, h, trace):
             try:
-                h = layer(h, train)
+                h = call(layer, h, train, self.kernels)
             except ValueError as err:
                 size = f"{x.shape[1]}x{x.shape[2]}"
                 raise ValueError(
