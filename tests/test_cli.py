@@ -6,8 +6,8 @@ import sys
 
 import pytest
 from PIL import Image
+from reference_offsets import OFFSETS
 
-from benchmarks.reference_offsets import OFFSETS
 from fcn_jax import cli
 from fcn_jax.geometry import Trace
 

@@ -4,8 +4,9 @@ A CPU training step allocates gigabytes of buffers and frees them. glibc's mallo
 each buffer above 32 MiB with a fresh ``mmap`` and returns it with ``munmap`` when it is
 freed, and it trims freed memory off its heaps, so every step faults all its pages in again:
 576,796 page faults and 1.12 s of kernel time per step of FCN-8s at 500x500 alone, more right
-after another framework's step on the same cores (``python -m benchmarks.freed_memory``;
-README, Performance). With freed memory kept, the pages are faulted in once and reused (no
+after another framework's step on the same cores
+(``python -m benchmarks.investigations.freed_memory``; README, Performance). With freed
+memory kept, the pages are faulted in once and reused (no
 faults per step after that); compiling takes 15-25% longer, as LLVM's threads then share one
 heap.
 

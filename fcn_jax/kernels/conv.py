@@ -2,8 +2,9 @@
 
 XLA's CPU backend computes a convolution and its input gradient at 300-460 GFLOP/s on this
 project's 2-core machine, but the *kernel* gradient of a 3x3 convolution over a large image at
-45-80 GFLOP/s (``benchmarks/conv_gradients.py``): it contracts over every pixel at once and
-streams the image through memory once per kernel tap. Here the kernel gradient is accumulated
+45-80 GFLOP/s (``benchmarks/investigations/conv_gradients.py``): it contracts over every
+pixel at once and streams the image through memory once per kernel tap. Here the kernel
+gradient is accumulated
 over bands of a few output rows (a ``lax.scan``), each band's k*k shifted copies built while
 they fit in cache and contracted with one matrix product: 3.5-5x faster for VGG's conv1_2 and
 conv2_2 at 500x500, about 2x for conv3_3 and conv4_3. Layers with a large kernel over a small
@@ -13,20 +14,21 @@ kernel, forward and backward, which XLA runs near matmul speed.
 A convolution with few inputs per output (k*k*in <= 32: the first layer on an RGB image) is one
 matrix product of its k*k shifted copies on a GPU or TPU: on an H100, cuDNN's kernel gradient
 of VGG's conv1_1 (3 -> 64 channels over a 698x698 map) ran at 157 GFLOP/s through XLA against
-8,159 in PyTorch, 11 ms of a 22 ms training step (``benchmarks/conv_gradients.py``). On the
-CPU the banded kernel gradient is faster for it (0.16 s against 0.23 s with its forward pass).
+8,159 in PyTorch, 11 ms of a 22 ms training step
+(``benchmarks/investigations/conv_gradients.py``). On the CPU the banded kernel gradient is
+faster for it (0.16 s against 0.23 s with its forward pass).
 A layer whose shifted copies are no larger than its kernel (fc6) is one matrix product on
 accelerators too (on the CPU it is one already, below): on an H100 cuDNN ran
 fc6 at 256x256 (7x7, 512 -> 4096 over 15x15) in 1.04 ms and spent another 0.62 ms per call
 converting its 411 MB kernel to its own layout, 1.7 of the 2.6 ms of GPU time of inference
-(``python -m benchmarks.kernels``).
+(``python -m benchmarks.investigations.kernels``).
 
 A 1x1 convolution on the CPU (fc7, the score layers, ResNet's bottlenecks and shortcuts) is a
 matrix product over the channels: XLA otherwise hands the convolution to a library kernel
 that ran fc7 at 500x500 (4096 -> 4096 over 16x16) in 85 / 130 / 158 ms (forward / input /
 kernel gradient) against 43 / 46 / 65 ms as a product; ResNet-50's 1x1 layers ran 1.2-2.5x
 faster forward and backward to the input, up to 8x in the kernel gradient
-(``python -m benchmarks.pointwise``).
+(``python -m benchmarks.investigations.pointwise``).
 
 A 3x3 stride-1 convolution with at least 64 x 64 channel pairs (VGG's conv1_2 onwards,
 ResNet's undilated bottlenecks), float32, runs on the CPU by Winograd's F(4x4, 3x3), or
@@ -34,7 +36,8 @@ F(2x2, 3x3) where its output map has under 64 x 64 pixels per image
 (``fcn_jax/winograd.py``): 4x (F4) or 2.25x (F2) fewer multiplications, forward and in both
 gradients. At 500x500 in caffe mode VGG's conv4_2 (512 -> 512 over 88x88) took 105 / 129 /
 111 ms (forward / input / kernel gradient) against 182 / 190 ms for the library's forward and
-input gradient and 288 ms for the banded kernel gradient (``python -m benchmarks.winograd``).
+input gradient and 288 ms for the banded kernel gradient
+(``python -m benchmarks.investigations.winograd``).
 On small maps F(2x2, 3x3) is as fast or faster, its matrix products having 4x the rows:
 conv5_1 (44x44), forward with both gradients, took 104-134 ms against 143-156 for
 F(4x4, 3x3) in three runs.
