@@ -1,9 +1,4 @@
-"""Benchmarks: ours against PyTorch on the same machine (see ``benchmarks.run``).
-
-JAX and PyTorch share one accelerator in these runs, so JAX is told not to take 75% of its
-memory up front (no effect on a CPU); set the variable yourself to override.
-"""
-
-import os
-
-os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+"""Benchmarks: ours against PyTorch on the same machine (``benchmarks.run``), any of our nets
+alone (``benchmarks.archs``); one-off measurements behind README figures in ``investigations/``.
+Importing the package changes nothing: each entry point calls
+``preallocation.share_the_accelerator()`` itself."""

@@ -23,6 +23,7 @@ import jax
 from benchmarks.contenders import jax_contenders, jax_model
 from benchmarks.flops import forward_flops, train_flops
 from benchmarks.peak import matmul_peak
+from benchmarks.preallocation import share_the_accelerator
 from benchmarks.timing import calls_per_sample, timed
 from fcn_jax.kernels.allocator import keep_freed_memory
 from fcn_jax.models import ARCHS
@@ -75,4 +76,5 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == "__main__":
+    share_the_accelerator()  # before JAX's backend starts
     main()

@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import jax
 import numpy as np
 
@@ -15,6 +18,7 @@ from fcn_jax.train.step import as_variables, init_state, make_train_step, variab
 
 ARCH, CLASSES = "fcn8s", 21
 SGD = {"learning_rate": 1e-10, "momentum": 0.99, "weight_decay": 5e-4}  # the reference solver
+TESTS = Path(__file__).resolve().parents[1] / "tests"  # tests/torch_fcn.py: PyTorch's side
 
 
 def inputs(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -75,6 +79,17 @@ def jax_contenders(height: int, width: int, keep_freed_memory: bool = False, **o
     return {"infer": infer, "train": train}
 
 
+def torch_reference():
+    """``TorchVGGFCN`` of ``tests/torch_fcn.py``: the net the parity tests check ours against
+    is the one PyTorch runs here (``tests/`` is not a package; its modules import each other
+    by name, so the folder goes on ``sys.path`` in the process that builds the net)."""
+    if str(TESTS) not in sys.path:
+        sys.path.append(str(TESTS))
+    from torch_fcn import TorchVGGFCN
+
+    return TorchVGGFCN
+
+
 def torch_contenders(height: int, width: int, keep_freed_memory: bool = False) -> dict | None:
     """The same work in PyTorch eager (None without torch), on CUDA where torch sees a GPU;
     with glibc's default allocator settings, as PyTorch runs, unless ``keep_freed_memory``."""
@@ -83,10 +98,9 @@ def torch_contenders(height: int, width: int, keep_freed_memory: bool = False) -
     try:
         import torch
         import torch.nn.functional as F
-
-        from benchmarks.torch_fcn import TorchVGGFCN
     except ImportError:
         return None
+    TorchVGGFCN = torch_reference()
     torch.manual_seed(0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     net = TorchVGGFCN(ARCH, CLASSES).to(device)

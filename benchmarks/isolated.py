@@ -18,12 +18,14 @@ import multiprocessing
 import traceback
 from collections.abc import Callable
 
+from benchmarks.preallocation import share_the_accelerator
 from benchmarks.timing import timed
 
 
 def _serve(conn, factory, args, kwargs) -> None:
     """Build ``factory(*args, **kwargs)`` (a dict of zero-argument callables, or None for
     none) and answer (name, calls) requests with the seconds the calls took, until None."""
+    share_the_accelerator()  # the worker's entry, before its factory starts JAX or PyTorch
     try:
         contenders = factory(*args, **kwargs) or {}
     except Exception:  # the parent raises it, with the worker's traceback

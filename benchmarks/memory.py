@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks.preallocation import share_the_accelerator
+
 
 def peak_rss_mib() -> float:
     """This process's peak resident memory (Linux VmHWM; ``ru_maxrss`` would carry the
@@ -69,6 +71,7 @@ def in_subprocess(framework: str, height: int, width: int, **options) -> dict:
 
 
 if __name__ == "__main__":
+    share_the_accelerator()  # before JAX's backend starts
     framework, height, width, *rest = sys.argv[1:]
     options = dict(a.removeprefix("--").split("=", 1) for a in rest)
     for flag in ("remat", "keep_freed_memory"):

@@ -35,6 +35,7 @@ from benchmarks.flops import forward_flops, train_flops, xla_flops
 from benchmarks.isolated import Isolated
 from benchmarks.peak import matmul_peak
 from benchmarks.pipeline_rate import images_per_second, pascal_like_sizes
+from benchmarks.preallocation import share_the_accelerator
 from benchmarks.timing import alternating_samples, paired_ratios, seconds
 from fcn_jax.data.batching import bucket
 
@@ -292,4 +293,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    share_the_accelerator()  # before JAX's backend starts
     main()

@@ -1,13 +1,11 @@
 """The benchmarks' machinery: the FLOP count (by hand for one layer, and against XLA's own
-count), the layer swaps, the alternating samples and their paired ratios, and contenders run
-in worker processes."""
+count), the layer swaps, the alternating samples and their paired ratios (with contenders
+that report their own seconds: no test sleeps or asserts on wall time), contenders run in worker
+processes, and the investigations' readers (``benchmarks/investigations/``)."""
 
 import functools
-import gzip
-import itertools
 import json
 import os
-import time
 
 import jax
 import numpy as np
@@ -50,7 +48,7 @@ def test_breakdown_library_forms_compute_our_layers():
     # against our phase convolutions, and the window reduction against our tiled pool.
     import jax.numpy as jnp
 
-    from benchmarks.breakdown import library_deconv, library_pool
+    from benchmarks.investigations.breakdown import library_deconv, library_pool
     from fcn_jax.models.layers import MaxPool, transposed_conv
 
     rng = np.random.default_rng(0)
@@ -66,13 +64,33 @@ def test_breakdown_library_forms_compute_our_layers():
     np.testing.assert_array_equal(pool.apply({}, x), library_pool(pool, x))
 
 
-def test_samples_alternate_by_round():
-    calls = []
-    contenders = {name: (lambda name=name: calls.append(name)) for name in ("ours", "theirs")}
-    samples = alternating_samples(contenders, repeats=3, settle=0.0)
-    assert [len(s) for s in samples.values()] == [3, 3]
-    # warm-up of each, then rounds: every contender's sample i before any sample i + 1
-    assert [name for name, _ in itertools.groupby(calls)] == ["ours", "theirs"] * 4
+class Fake:
+    """A contender that takes ``seconds`` a call by its own account (``timed``, as a worker
+    process's contender reports it) and logs every call: no wall time is read."""
+
+    def __init__(self, name: str, seconds: float, log: list):
+        self.name, self.seconds, self.log = name, seconds, log
+
+    def __call__(self) -> None:
+        self.log.append(self.name)
+
+    def timed(self, calls: int) -> float:
+        self.log.append((self.name, calls))
+        return self.seconds * calls
+
+
+def test_samples_alternate_by_round_after_warm_up_and_settling(monkeypatch):
+    from benchmarks import timing
+
+    log, naps = [], []
+    monkeypatch.setattr(timing.time, "sleep", naps.append)
+    contenders = {"ours": Fake("ours", 0.08, log), "theirs": Fake("theirs", 0.5, log)}
+    samples = alternating_samples(contenders, repeats=3, settle=0.25)
+    # by hand: a 0.2 s sample is ceil(0.2 / 0.08) = 3 calls of ours, 1 of theirs (0.5 s)
+    warm_up = ["ours", ("ours", 1), "theirs", ("theirs", 1)]
+    assert log == warm_up + [("ours", 3), ("theirs", 1)] * 3  # every round i before i + 1
+    assert samples == {"ours": [pytest.approx(0.08)] * 3, "theirs": [0.5] * 3}
+    assert naps == [0.25] * 6  # before every sample
 
 
 def test_paired_ratios_cancel_a_drift_common_to_each_round():
@@ -86,7 +104,7 @@ def test_paired_ratios_cancel_a_drift_common_to_each_round():
 
 
 def test_pointwise_layers_are_read_off_the_nets():
-    from benchmarks.pointwise import pointwise_layers
+    from benchmarks.investigations.pointwise import pointwise_layers
 
     # by hand: 500 + 2*100 padding, conv1-5 with five 2x2 pools (ceil) -> 22; fc6 7x7 -> 16
     fcn8s = pointwise_layers("fcn8s", 500)
@@ -100,20 +118,56 @@ def test_pointwise_layers_are_read_off_the_nets():
 
 def test_isolated_contenders_run_in_their_own_process(tmp_path):
     from benchmarks.isolated import Isolated
+
+    log = tmp_path / "calls"
+    # dict(...) is built in the worker: its contenders run there and write the worker's pid
+    with Isolated(dict, note=functools.partial(note_pid, log)) as remote:
+        assert sorted(remote) == ["note"]
+        remote["note"]()
+        seconds = remote["note"].timed(3)  # 3 back-to-back calls, timed by the worker
+        worker = remote["note"].worker.process
+        assert worker.is_alive()
+    pids = log.read_text().split()
+    assert pids == [str(worker.pid)] * 4 and worker.pid != os.getpid()
+    assert isinstance(seconds, float) and seconds >= 0
+    assert not worker.is_alive()
+
+
+def note_pid(path) -> None:
+    with open(path, "a") as f:
+        f.write(f"{os.getpid()}\n")
+
+
+def test_a_sample_lasts_at_least_a_fifth_of_a_second():
     from benchmarks.timing import calls_per_sample
 
-    nap = functools.partial(time.sleep, 0.05)
-    # dict(...) is built in the worker: its 'touch' contender creates the file there
-    with Isolated(dict, touch=(tmp_path / "ran").touch, nap=nap) as remote:
-        assert sorted(remote) == ["nap", "touch"]
-        remote["touch"]()
-        assert (tmp_path / "ran").exists()
-        # the worker's own timing of 3 naps comes back; and it sizes a 0.2 s sample
-        assert 0.15 <= remote["nap"].timed(3) < 1.0
-        assert 2 <= calls_per_sample(remote["nap"]) <= 4
-        worker = remote["nap"].worker.process
-        assert worker.is_alive()
-    assert not worker.is_alive()
+    # by hand: ceil(0.2 / 0.03) = 7 calls; a call over 0.2 s is one sample by itself
+    assert calls_per_sample(Fake("fast", 0.03, [])) == 7
+    assert calls_per_sample(Fake("slow", 1.3, [])) == 1
+    assert calls_per_sample(Fake("instant", 0.0, [])) > 100_000  # no division by zero
+
+
+def test_importing_the_benchmarks_sets_no_environment_variable():
+    import subprocess
+    import sys
+
+    from benchmarks.preallocation import VARIABLE
+
+    env = {k: v for k, v in os.environ.items() if k != VARIABLE}
+    code = f"import os, benchmarks.run, benchmarks.archs; print(os.environ.get({VARIABLE!r}))"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.stdout.strip() == "None", done.stderr
+
+
+def test_preallocation_is_turned_off_unless_the_caller_chose(monkeypatch):
+    from benchmarks.preallocation import VARIABLE, share_the_accelerator
+
+    monkeypatch.delenv(VARIABLE, raising=False)
+    share_the_accelerator()
+    assert os.environ[VARIABLE] == "false"
+    monkeypatch.setenv(VARIABLE, "true")
+    share_the_accelerator()
+    assert os.environ[VARIABLE] == "true"
 
 
 def test_isolated_reports_the_workers_error():
@@ -132,7 +186,7 @@ def test_isolated_reports_the_workers_error():
 def test_kernel_times_sum_each_device_timeline_and_skip_the_host(tmp_path):
     from jax.profiler import ProfileData
 
-    from benchmarks.kernels import device_events
+    from benchmarks.investigations.kernels import device_events
 
     # a trace as the GPU runtime writes it: a device plane with one stream's kernels (two
     # launches of one kernel, the first naming its layer) and a host plane to leave out
@@ -185,20 +239,23 @@ def test_archs_keeps_the_rows_of_a_run_stopped_part_way(tmp_path, monkeypatch):
 
     monkeypatch.setattr(archs, "keep_freed_memory", lambda: False)  # a process-wide setting
     monkeypatch.setattr(archs, "measure", stop_at_alexnet)
+    monkeypatch.setattr(archs, "timed", lambda fn, calls: 0.004 * calls)  # 4 ms a call
     out = tmp_path / "archs.json"
     with pytest.raises(KeyboardInterrupt):
         archs.main(["--archs", "fcn32s", "fcn-alexnet", "--size", "32", "--width", "0.03125",
                     "--repeats", "1", "--peak", "100", "--out", str(out)])  # fmt: skip
     (row,) = json.loads(out.read_text())["rows"]  # the first net's, written before the stop
-    assert row["arch"] == "fcn32s" and row["train_ms"] > row["infer_ms"] > 0
-    assert row["train_images_per_s"] == pytest.approx(1e3 / row["train_ms"])
+    assert row["arch"] == "fcn32s"
+    for task in ("infer", "train"):  # by hand: 4 ms a call is 250 images/s
+        assert row[f"{task}_ms"] == pytest.approx(4.0)
+        assert row[f"{task}_images_per_s"] == pytest.approx(250.0)
 
 
 def test_freed_memory_runs_each_setting_in_a_process_of_its_own(tmp_path):
     """Every setting in a fresh process, every shape a row; with freed memory kept a shape's
     steps reuse pages instead of faulting in fresh ones, and this process keeps glibc's
     default."""
-    from benchmarks import freed_memory
+    from benchmarks.investigations import freed_memory
     from fcn_jax.kernels import allocator
 
     out = tmp_path / "freed.json"
@@ -234,16 +291,3 @@ def test_run_keeps_the_parts_of_a_stopped_run_and_the_last_whole_file(tmp_path, 
     kept = json.loads((tmp_path / "results.json.partial").read_text())
     assert kept["peak"] == {"peak": 200.0}
     assert [row["size"] for row in kept["speed"]] == [500]
-
-
-def test_memory_probe_reports_the_plan_and_keeps_each_module(tmp_path):
-    from benchmarks.gpu import probe_memory
-
-    rows = probe_memory.main("fcn32s", 32, str(tmp_path), width=0.03125)
-    # training keeps every activation for the backward pass: more temporaries than inference
-    assert rows["train"]["temp_mib"] > rows["infer"]["temp_mib"] > 0
-    # arguments: the parameters (and the image) for inference; plus momenta and the batch
-    assert rows["train"]["argument_mib"] > rows["infer"]["argument_mib"]
-    for task in ("infer", "train"):
-        with gzip.open(tmp_path / f"fcn32s_32_{task}.hlo.txt.gz", "rt") as f:
-            assert f.read().startswith("HloModule")

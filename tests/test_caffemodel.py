@@ -12,7 +12,7 @@ from fcn_jax.models import build
 from fcn_jax.weights import CaffeError, from_caffemodel, read_caffemodel
 
 torch = pytest.importorskip("torch")
-from benchmarks.torch_fcn import reference_net  # noqa: E402
+from torch_fcn import reference_net  # noqa: E402
 
 # Caffe's Scale layers (axis 1, num_axes 1) store one factor per channel: pool4 has 512 / 16
 # channels at width 1/16, pool3 256 / 16.

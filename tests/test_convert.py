@@ -167,7 +167,7 @@ def test_init_from_converted_weights_trains_with_their_preprocessing(tmp_path, c
 
 
 def test_staged_conversion_from_fcn32s_weights_to_fcn16s(tmp_path, capsys):
-    from benchmarks.torch_fcn import reference_net
+    from torch_fcn import reference_net
 
     state = reference_net("fcn32s", 5, 1 / 16).state_dict()
     torch.save(state, tmp_path / "fcn32s.pth")
@@ -189,7 +189,8 @@ def test_staged_conversion_from_fcn32s_weights_to_fcn16s(tmp_path, capsys):
 
 
 def test_imports_that_would_half_load_are_refused(tmp_path):
-    from benchmarks.torch_fcn import reference_net
+    from torch_fcn import reference_net
+
     from fcn_jax.weights import from_torchfcn
     from fcn_jax.weights.init_from import InitError
 

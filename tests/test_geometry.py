@@ -4,8 +4,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from reference_offsets import OFFSETS
 
-from benchmarks.reference_offsets import OFFSETS
 from fcn_jax.geometry import (
     CoordMap,
     Field,

@@ -207,10 +207,32 @@ def test_at_once_scaling_is_the_skip_weights_scaled(fcn8s_small):
     np.testing.assert_allclose(at_once, plain, rtol=1e-5, atol=1e-5)
 
 
-def test_both_alignments_share_parameters():
-    _, caffe = init_shapes(build("fcn16s", 5, width=SMALL), (1, 50, 50, 3))
-    _, same = init_shapes(build("fcn16s", 5, width=SMALL, align="same"), (1, 50, 50, 3))
-    assert jax.tree.map(lambda p: p.shape, caffe) == jax.tree.map(lambda p: p.shape, same)
+def fcn16s_parameter_shapes(classes: int, width: float) -> dict:
+    """voc-fcn16s's layers, typed from its prototxt (VGG16's 3x3 blocks of 64-512 channels,
+    fc6 7x7 and fc7 of 4096, the score layers, two bias-free deconvolutions), every channel
+    count but the image's and the classes' scaled by ``width``; HWIO kernels."""
+    c = [round(n * width) for n in (64, 128, 256, 512, 512)]
+    fc, n = round(4096 * width), classes
+    shapes, cin = {}, 3
+    for block, (count, cout) in enumerate(zip((2, 2, 3, 3, 3), c, strict=True), start=1):
+        for i in range(1, count + 1):
+            shapes[f"conv{block}_{i}"] = {"kernel": (3, 3, cin, cout), "bias": (cout,)}
+            cin = cout
+    shapes["fc6"] = {"kernel": (7, 7, c[4], fc), "bias": (fc,)}
+    shapes["fc7"] = {"kernel": (1, 1, fc, fc), "bias": (fc,)}
+    shapes["score_fr"] = {"kernel": (1, 1, fc, n), "bias": (n,)}
+    shapes["score_pool4"] = {"kernel": (1, 1, c[3], n), "bias": (n,)}
+    shapes["upscore2"] = {"kernel": (4, 4, n, n)}
+    shapes["upscore16"] = {"kernel": (32, 32, n, n)}
+    return shapes
+
+
+@pytest.mark.parametrize("align", ALIGNMENTS)
+def test_each_alignment_has_the_reference_layers_and_shapes(align):
+    # Alignment moves crops, never parameters: both have the reference net's layer table
+    _, variables = init_shapes(build("fcn16s", 5, width=SMALL, align=align), (1, 50, 50, 3))
+    shapes = jax.tree.map(lambda p: p.shape, variables["params"])
+    assert shapes == fcn16s_parameter_shapes(5, SMALL)
 
 
 def test_bad_options_and_inputs_are_clear_errors():

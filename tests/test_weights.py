@@ -9,7 +9,7 @@ from fcn_jax.models import ARCHS, build
 from fcn_jax.weights import from_torchfcn
 
 torch = pytest.importorskip("torch")
-from benchmarks.torch_fcn import reference_net  # noqa: E402
+from torch_fcn import reference_net  # noqa: E402
 
 SIZES = [(1, 37, 53), (2, 64, 31), (1, 1, 1), (1, 100, 100)]
 

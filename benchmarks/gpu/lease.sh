@@ -29,6 +29,6 @@ tail -14 "$out/archs_f32.log"
 timeout 80 python3 -m benchmarks.run --sizes 500 256 --repeats 5 --dtype bfloat16 --skip-memory \
   --skip-pipeline --skip-compile --out "$out/results_bf16.json" >"$out/run_bf16.log" 2>&1
 tail -12 "$out/run_bf16.log"
-timeout 60 python3 -m benchmarks.kernels --sizes 256 500 --calls 10 --out "$out/kernels_f32.json" \
-  >"$out/kernels_f32.log" 2>&1
+timeout 60 python3 -m benchmarks.investigations.kernels --sizes 256 500 --calls 10 \
+  --out "$out/kernels_f32.json" >"$out/kernels_f32.log" 2>&1
 grep -E "^## |ms per call" "$out/kernels_f32.log"

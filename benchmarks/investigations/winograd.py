@@ -4,7 +4,7 @@ input gradient and kernel gradient, for every distinct 3x3 layer shape of FCN-8s
 in ``caffe`` alignment (read off the net). The last column compares the form
 :func:`fcn_jax.kernels.conv.conv2d` uses for the layer with the faster of the two earlier paths.
 
-    python -m benchmarks.winograd          # a markdown table of milliseconds, and JSON
+    python -m benchmarks.investigations.winograd      # a markdown table of milliseconds, and JSON
 """
 
 from __future__ import annotations
@@ -18,15 +18,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.conv_gradients import jax_parts, library
 from benchmarks.flops import conv_shapes
+from benchmarks.investigations.conv_gradients import jax_parts, xla_conv
+from benchmarks.preallocation import share_the_accelerator
 from benchmarks.timing import alternating_samples
 from fcn_jax.kernels import choice, conv, winograd
 from fcn_jax.models import build
 
 FORMS = {
-    "library": library,
-    "banded": conv._banded_kernel_gradient,
+    "library": xla_conv,
+    "banded": lambda x, w, pad: conv._banded_kernel_gradient(x, w, pad),
     "F2": lambda x, w, pad: winograd.conv3x3(x, w, pad, winograd.F2),
     "F4": lambda x, w, pad: winograd.conv3x3(x, w, pad, winograd.F4),
 }
@@ -45,7 +46,7 @@ def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default="benchmarks/winograd.json")
+    parser.add_argument("--out", default="benchmarks/investigations/winograd.json")
     args = parser.parse_args(argv)
     print(f"3x3 convolutions of FCN-8s at {args.size} on {jax.devices()[0].device_kind}, ms "
           f"(medians of {args.repeats}); Winograd is used from "
@@ -59,7 +60,7 @@ def main(argv=None) -> list[dict]:
         x = jnp.asarray(rng.standard_normal((1, side, side, cin)), jnp.float32)
         w = jnp.asarray(rng.standard_normal((3, 3, cin, cout)) * 0.01, jnp.float32)
         contenders = {f"{form} {part}": f for form, fn in FORMS.items()
-                      for part, f in jax_parts(fn, x, w, pad).items()}  # fmt: skip
+                      for part, f in jax_parts(fn, x, w, pad=pad).items()}  # fmt: skip
         samples = alternating_samples(contenders, args.repeats, settle=0.02)
         form = choice.conv_form("auto", "cpu", x.shape, w.shape, pad=pad, dtype=x.dtype)
         used = "F4" if form is choice.Form.WINOGRAD_F4 else "F2"
@@ -76,4 +77,5 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == "__main__":
+    share_the_accelerator()  # before JAX's backend starts
     main()

@@ -1,7 +1,7 @@
 """Where a compiled training step (or inference) spends its time, op by op, from JAX's own
 profiler.
 
-    python -m benchmarks.op_times --size 500 [--task infer]
+    python -m benchmarks.investigations.op_times --size 500 [--task infer]
 
 Traces one call of our FCN-8s training step or inference (``--task``; after two warm-up
 calls) with ``jax.profiler``, reads the trace back with ``jax.profiler.ProfileData`` and sums
@@ -24,6 +24,7 @@ from pathlib import Path
 import jax
 
 from benchmarks.contenders import jax_parts
+from benchmarks.preallocation import share_the_accelerator
 
 SKIP = ("ThunkExecutor", "SlinkyThreadPool", "while")  # spans enclosing other ops
 
@@ -60,7 +61,7 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--size", type=int, default=500)
     parser.add_argument("--task", choices=["train", "infer"], default="train")
     parser.add_argument("--top", type=int, default=40)
-    parser.add_argument("--out", default="benchmarks/op_times.json")
+    parser.add_argument("--out", default="benchmarks/investigations/op_times.json")
     args = parser.parse_args(argv)
     parts = jax_parts(args.size, args.size)
     batch = jax.device_put(parts["batch"])
@@ -86,8 +87,9 @@ def main(argv=None) -> list[dict]:
             call()
         total, count = thread_times(trace_dir)
     if not total:
-        raise SystemExit("benchmarks.op_times: the trace holds no XLA instructions on XLA's "
-                         "threads (another backend names its threads otherwise)")  # fmt: skip
+        raise SystemExit("benchmarks.investigations.op_times: the trace holds no XLA "
+                         "instructions on XLA's threads (another backend names its threads "
+                         "otherwise)")  # fmt: skip
     rows = [{"instruction": name, "ms": ns / 1e6, "calls": count[name],
              "shape": names.get(name, ("", ""))[0], "op": names.get(name, ("", ""))[1]}
             for name, ns in total.most_common()]  # fmt: skip
@@ -107,4 +109,5 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == "__main__":
+    share_the_accelerator()  # before JAX's backend starts
     main()

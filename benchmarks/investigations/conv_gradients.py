@@ -2,7 +2,7 @@
 library convolution, ours (:mod:`fcn_jax.kernels.conv`) and PyTorch, for VGG16-FCN layers at the
 sizes a 500x500 image gives in ``caffe`` alignment.
 
-    python -m benchmarks.conv_gradients
+    python -m benchmarks.investigations.conv_gradients
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks.flops import conv_shapes
+from benchmarks.preallocation import share_the_accelerator
 from benchmarks.timing import alternating_medians
 from fcn_jax.kernels.conv import NHWC, conv2d
 from fcn_jax.models import build
@@ -28,15 +29,21 @@ def layer_shapes(size: int = 500) -> dict:
     return {name: found[name] for name in LAYERS}
 
 
-def library(x, w, pad):
-    return jax.lax.conv_general_dilated(x, w, (1, 1), ((pad, pad),) * 2, dimension_numbers=NHWC)
+def xla_conv(x, kernel, stride=1, pad=0, groups=1, dilation=1):
+    """XLA's own convolution, with :func:`fcn_jax.kernels.conv.conv2d`'s arguments: the
+    library form every investigation here compares our paths with."""
+    return jax.lax.conv_general_dilated(
+        x, kernel, (stride, stride), ((pad, pad), (pad, pad)), dimension_numbers=NHWC,
+        feature_group_count=groups, rhs_dilation=(dilation, dilation),
+    )  # fmt: skip
 
 
-def jax_parts(fn, x, w, pad) -> dict:
-    g = jnp.ones_like(fn(x, w, pad))
-    forward = jax.jit(lambda x, w: fn(x, w, pad))
-    d_input = jax.jit(lambda x, w, g: jax.vjp(lambda x: fn(x, w, pad), x)[1](g)[0])
-    d_kernel = jax.jit(lambda x, w, g: jax.vjp(lambda w: fn(x, w, pad), w)[1](g)[0])
+def jax_parts(fn, x, w, **options) -> dict:
+    """Jitted forward, input gradient and kernel gradient of ``fn(x, w, **options)``."""
+    g = jnp.ones_like(fn(x, w, **options))
+    forward = jax.jit(lambda x, w: fn(x, w, **options))
+    d_input = jax.jit(lambda x, w, g: jax.vjp(lambda x: fn(x, w, **options), x)[1](g)[0])
+    d_kernel = jax.jit(lambda x, w, g: jax.vjp(lambda w: fn(x, w, **options), w)[1](g)[0])
     return {
         "forward": lambda: forward(x, w).block_until_ready(),
         "input_grad": lambda: d_input(x, w, g).block_until_ready(),
@@ -78,8 +85,8 @@ def main() -> None:
         w = jnp.asarray(rng.standard_normal((k, k, cin, cout)) * 0.01, jnp.float32)
         out = size + 2 * pad - k + 1
         gflop = 2 * out * out * k * k * cin * cout / 1e9
-        contenders = {f"lib {p}": f for p, f in jax_parts(library, x, w, pad).items()}
-        ours = jax_parts(lambda x, w, pad: conv2d(x, w, pad=pad), x, w, pad)
+        contenders = {f"lib {p}": f for p, f in jax_parts(xla_conv, x, w, pad=pad).items()}
+        ours = jax_parts(conv2d, x, w, pad=pad)
         contenders |= {f"ours {p}": f for p, f in ours.items()}
         contenders |= {f"torch {p}": f for p, f in torch_parts(size, cin, cout, k, pad).items()}
         t = alternating_medians(contenders, 3)
@@ -96,4 +103,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    share_the_accelerator()  # before JAX's backend starts
     main()

@@ -1,8 +1,8 @@
 """Training steps with and without freed memory kept (``fcn_jax/allocator.py``): seconds, page
 faults, kernel time and resident memory per step, over a sequence of batch shapes.
 
-    python -m benchmarks.freed_memory        # FCN-8s: 500x500, 500x384, 384x500, 500x500
-    python -m benchmarks.freed_memory --arch fcn-resnet50 --shapes 384x384 --steps 8
+    python -m benchmarks.investigations.freed_memory  # FCN-8s: 500x500, 500x384, 384x500, 500x500
+    python -m benchmarks.investigations.freed_memory --arch fcn-resnet50 --shapes 384x384 --steps 8
 
 Each setting runs in a fresh process, as the setting is process-wide: 'default' (glibc's own),
 'kept' (``keep_freed_memory``) and 'kept+release' (kept, with ``ReleaseOnNewShape`` before each
@@ -23,6 +23,7 @@ import jax
 
 from benchmarks.contenders import ARCH, inputs, jax_parts
 from benchmarks.memory import peak_rss_mib, status_mib
+from benchmarks.preallocation import share_the_accelerator
 from benchmarks.timing import seconds
 from fcn_jax.kernels import allocator
 
@@ -78,7 +79,7 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--settings", nargs="+", choices=SETTINGS, default=list(SETTINGS))
     parser.add_argument("--channels", type=float, default=1.0, help="scale every layer's width")
-    parser.add_argument("--out", default="benchmarks/freed_memory.json")
+    parser.add_argument("--out", default="benchmarks/investigations/freed_memory.json")
     args = parser.parse_args(argv)
     results = []
     print(
@@ -102,4 +103,5 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == "__main__":
+    share_the_accelerator()  # before JAX's backend starts
     main()

@@ -1,8 +1,8 @@
-"""1x1 convolutions on the CPU: XLA's convolution against ours (:mod:`fcn_jax.kernels.conv`, a matrix
-product over the channels), forward, input gradient and kernel gradient, for every distinct
-1x1 layer shape of FCN-8s at 500x500 and FCN-ResNet50 at 384x384 (read off the nets).
+"""1x1 convolutions on the CPU: XLA's convolution against ours (:mod:`fcn_jax.kernels.conv`,
+a matrix product over the channels), forward, input gradient and kernel gradient, for every
+distinct 1x1 layer shape of FCN-8s at 500x500 and FCN-ResNet50 at 384x384 (read off the nets).
 
-    python -m benchmarks.pointwise          # a markdown table of milliseconds, and JSON
+    python -m benchmarks.investigations.pointwise     # a markdown table of milliseconds, and JSON
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.conv_gradients import jax_parts
 from benchmarks.flops import conv_shapes
+from benchmarks.investigations.conv_gradients import jax_parts, xla_conv
+from benchmarks.preallocation import share_the_accelerator
 from benchmarks.timing import alternating_samples, paired_ratios
-from fcn_jax.kernels.conv import _native, conv2d
+from fcn_jax.kernels.conv import conv2d
 from fcn_jax.models import build
 
 NETS = (("fcn8s", 500), ("fcn-resnet50", 384))
@@ -38,7 +39,7 @@ def pointwise_layers(arch: str, size: int) -> dict:
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", default="benchmarks/pointwise.json")
+    parser.add_argument("--out", default="benchmarks/investigations/pointwise.json")
     args = parser.parse_args(argv)
     print(f"1x1 convolutions on {jax.devices()[0].device_kind}, ms (median of paired rounds)")
     print("| net | layer | map | in -> out | stride | part | XLA | ours | speed-up |")
@@ -49,9 +50,8 @@ def main(argv=None) -> list[dict]:
             rng = np.random.default_rng(0)
             x = jnp.asarray(rng.standard_normal((1, side, side, cin)), jnp.float32)
             w = jnp.asarray(rng.standard_normal((1, 1, cin, cout)) * 0.01, jnp.float32)
-            # jax_parts passes its last argument on to fn: here the stride
-            library = jax_parts(lambda x, w, s: _native(x, w, 0, s), x, w, stride)
-            ours = jax_parts(lambda x, w, s: conv2d(x, w, s), x, w, stride)
+            library = jax_parts(xla_conv, x, w, stride=stride)
+            ours = jax_parts(conv2d, x, w, stride=stride)
             contenders = {f"{who} {p}": f for who, fs in (("xla", library), ("ours", ours))
                           for p, f in fs.items()}  # fmt: skip
             samples = alternating_samples(contenders, args.repeats, settle=0.02)
@@ -70,4 +70,5 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == "__main__":
+    share_the_accelerator()  # before JAX's backend starts
     main()

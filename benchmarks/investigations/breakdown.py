@@ -1,7 +1,7 @@
 """Where a training step's time goes, and what each of our layer forms costs against the library's
 own, on whatever backend JAX runs.
 
-    python -m benchmarks.breakdown --size 500            # prints a table, writes JSON
+    python -m benchmarks.investigations.breakdown --size 500     # prints a table, writes JSON
 
 Times (medians, the parts alternating) our FCN-8s at one size: the forward pass, the forward
 and backward pass (gradients of the summed loss, no update), the optimizer update alone, and
@@ -28,6 +28,8 @@ import jax.numpy as jnp
 import optax
 
 from benchmarks.contenders import jax_parts
+from benchmarks.investigations.conv_gradients import xla_conv
+from benchmarks.preallocation import share_the_accelerator
 from benchmarks.timing import alternating_medians
 from fcn_jax.kernels import choice, conv
 from fcn_jax.models import layers
@@ -51,19 +53,15 @@ def library_deconv(x, kernel, stride, pad, kernels="auto"):
     return full[:, pad : pad + height, pad : pad + width]
 
 
-def library_pointwise(x, kernel, stride, pad):
-    return conv._native(x, kernel, pad, stride)
-
-
 def library_conv(x, kernel, stride=1, pad=0, groups=1, dilation=1, kernels="auto"):
-    return conv._native(x, kernel, pad, stride, groups, dilation)
+    return xla_conv(x, kernel, stride, pad, groups, dilation)
 
 
 SWAPS = {
     "pool": (layers.MaxPool, "__call__", library_pool),
     "deconv": (layers, "transposed_conv", library_deconv),
     "conv": (conv, "conv2d", library_conv),
-    "pointwise": (conv, "_pointwise", library_pointwise),
+    "pointwise": (conv, "_pointwise", xla_conv),  # (x, kernel, stride, pad) as ours
     "winograd": (choice, "WINOGRAD_CHANNEL_PAIRS", float("inf")),
 }
 
@@ -138,7 +136,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--swaps", nargs="*", default=list(SWAPS), choices=list(SWAPS))
-    parser.add_argument("--out", default="benchmarks/breakdown.json")
+    parser.add_argument("--out", default="benchmarks/investigations/breakdown.json")
     args = parser.parse_args(argv)
     contenders = split_step(args.size, args.dtype)
     contenders["step"] = whole_step(args.size, args.dtype)
@@ -156,4 +154,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    share_the_accelerator()  # before JAX's backend starts
     main()

@@ -1,7 +1,7 @@
 """Where a step's time goes on the device: a ``jax.profiler`` trace of our FCN-8s inference and
 training step, read back with ``jax.profiler.ProfileData``, summed per event name.
 
-    python -m benchmarks.kernels --sizes 256 500 --calls 10 [--out kernels.json]
+    python -m benchmarks.investigations.kernels --sizes 256 500 --calls 10 [--out kernels.json]
 
 For each size and task it prints the wall time per call (back-to-back calls), the device time
 per call of each timeline of the device planes (on an H100 with JAX 0.11.2: one line per CUDA
@@ -9,7 +9,8 @@ stream, one event per kernel) and the events taking the most time, each with the
 that first launched it (``hlo_op``: a cuDNN convolution, a fusion, or a command buffer grouping
 several) and that instruction's JAX operation (``name``: the layer). A device busy for much less
 than the wall time is waiting on the host (launches, dispatch). On a CPU the trace has no device
-plane and the tables are empty: ``benchmarks.op_times`` reads the CPU runtime's threads instead.
+plane and the tables are empty: ``benchmarks.investigations.op_times`` reads the CPU runtime's
+threads instead.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import jax
 from jax.profiler import ProfileData
 
 from benchmarks.contenders import jax_contenders
+from benchmarks.preallocation import share_the_accelerator
 from benchmarks.timing import repeat, timed
 
 SHOWN_STATS = ("hlo_op", "name")  # the HLO instruction that launched it and its JAX op (layer)
@@ -82,7 +84,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 500])
     parser.add_argument("--calls", type=int, default=10)
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
-    parser.add_argument("--out", default="benchmarks/kernels.json")
+    parser.add_argument("--out", default="benchmarks/investigations/kernels.json")
     args = parser.parse_args(argv)
     results = {"backend": jax.default_backend(), "devices": [d.device_kind for d in jax.devices()]}
     for size in args.sizes:
@@ -96,4 +98,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    share_the_accelerator()  # before JAX's backend starts
     main()

@@ -1,5 +1,6 @@
 """The reference FCNs written directly in PyTorch, as the PyTorch ports write them: for the
-parity tests and the side-by-side benchmark.
+parity tests, and the PyTorch side of ``benchmarks.run`` (``benchmarks/contenders.py`` imports
+``TorchVGGFCN`` from here).
 
 Written from the reference prototxts' geometry, with the crop offsets the reference nets use
 typed in as the independent values our derived offsets must reproduce. Dropout after fc6 and
@@ -12,9 +13,8 @@ from functools import partial
 
 import torch
 import torch.nn.functional as F
+from reference_offsets import OFFSETS
 from torch import nn
-
-from benchmarks.reference_offsets import OFFSETS
 
 VGG_BLOCKS = (2, 2, 3, 3, 3)
 
