@@ -174,3 +174,16 @@ def test_a_missing_field_every_version_wrote_is_named():
     partial = {k: v for k, v in FIRST.items() if k != "mean_rgb"}
     with pytest.raises(ValueError, match=r"^ckpt: the run description lacks field 'mean_rgb'$"):
         RunSpec.from_json(partial, "ckpt")
+
+
+def test_eval_reads_the_dataset_settings_of_a_config_json_older_than_some_fields(tmp_path):
+    from fcn_jax.cli.training import saved_config
+    from fcn_jax.train.loop import DATASET_FIELDS
+
+    # written before on_error and data_dir existed, when keep_freed_memory was a bool
+    old = {"dataset": "synthetic", "seed": 3, "num_train": 5, "image_sizes": [64, 80],
+           "keep_freed_memory": True}  # fmt: skip
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    config = saved_config(tmp_path, DATASET_FIELDS)
+    assert (config.seed, config.num_train, tuple(config.image_sizes)) == (3, 5, (64, 80))
+    assert (config.num_val, config.on_error, config.data_dir) == (100, "raise", "")
