@@ -9,7 +9,7 @@ from fcn_jax.cli.training import restore
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from fcn_jax.predict.segment import segment as predict
+    from fcn_jax.predict import segment as predict
     from fcn_jax.weights.bundle import BundleError
 
     if (args.workdir is None) == (args.weights is None):
