@@ -30,7 +30,7 @@ from fcn_jax.data.transforms import preprocess
 from fcn_jax.default_config import get_config
 from fcn_jax.models import build
 from fcn_jax.predict.viz import colorize
-from fcn_jax.train.checkpoint import load_params
+from fcn_jax.train.checkpoint import restore_params
 from fcn_jax.train.loop import train_and_evaluate
 from fcn_jax.train.step import make_predict
 
@@ -53,7 +53,7 @@ def predictions(config, workdir: Path, scenes) -> list[np.ndarray]:
     """The trained net's label maps for ``scenes``, each image run whole."""
     net = build(config.arch, len(CLASS_NAMES), align=config.align, width=config.width,
                 learnable_upsampling=config.learnable_upsampling)  # fmt: skip
-    predict, params = make_predict(net), load_params(workdir)
+    predict, params = make_predict(net), restore_params(workdir)
     return [
         np.asarray(predict(params, preprocess(scene["image"], MEAN_RGB)[None])[0])
         for scene in scenes

@@ -15,7 +15,7 @@ from fcn_jax.data.preprocessing import CAFFE_ILSVRC, TORCHVISION, Normalisation
 from fcn_jax.models import build
 from fcn_jax.models.layers import bilinear_kernel
 from fcn_jax.train.loop import train_and_evaluate
-from fcn_jax.train.spec import input_means
+from fcn_jax.train.spec import RunSpec
 from fcn_jax.weights import from_torchvision_vgg16, load_bundle, save_bundle
 from fcn_jax.weights.bundle import BundleError
 from fcn_jax.weights.surgery import resize_classes
@@ -162,8 +162,9 @@ def test_init_from_converted_weights_trains_with_their_preprocessing(tmp_path, c
     model = json.loads(
         next((tmp_path / "run" / "checkpoints").glob("*/model/metadata")).read_text()
     )
-    assert isinstance(input_means(model)["color"], Normalisation)
-    assert input_means(model)["color"] == TORCHVISION
+    assert model["preprocessing"] == TORCHVISION.to_json()
+    colour = RunSpec.from_json(model, "run").input_means()["color"]
+    assert isinstance(colour, Normalisation) and colour == TORCHVISION
 
 
 def test_staged_conversion_from_fcn32s_weights_to_fcn16s(tmp_path, capsys):

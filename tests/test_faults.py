@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from tiny_run import fcn_jax, tiny_config, tiny_flags
 
-from fcn_jax.train.checkpoint import CheckpointError, Checkpoints, load_params
+from fcn_jax.train.checkpoint import CheckpointError, Checkpoints, restore_params
 from fcn_jax.train.loop import train_and_evaluate
 
 
@@ -87,14 +87,14 @@ def test_a_run_killed_at_any_moment_resumes_to_the_same_parameters(trained, tmp_
     steps = Checkpoints(tmp_path / "checkpoints", read_only=True).steps()
     assert steps and max(steps) < 4
     train_and_evaluate(tiny_config(checkpoint_every=1), tmp_path)
-    jax.tree.map(np.testing.assert_array_equal, load_params(tmp_path), load_params(reference))
+    jax.tree.map(np.testing.assert_array_equal, restore_params(tmp_path), restore_params(reference))
 
 
 def test_a_full_disk_at_save_time_is_a_clear_error_and_loses_nothing(trained, tmp_path):
     workdir, _ = trained
     run = tmp_path / "run"
     shutil.copytree(workdir, run)
-    before = load_params(run, 4)
+    before = restore_params(run, 4)
     # Files may not grow past 64 KB from here on (the params alone are ~400 KB): the next
     # save fails the way a full disk does.
     script = f"""
@@ -115,7 +115,7 @@ def test_a_full_disk_at_save_time_is_a_clear_error_and_loses_nothing(trained, tm
     assert "CheckpointError: saving the checkpoint of step 6" in done.stdout, done.stderr[-3000:]
     assert "Checkpoints [2, 4] are intact" in done.stdout
     assert Checkpoints(run / "checkpoints", read_only=True).steps() == [2, 4]
-    jax.tree.map(np.testing.assert_array_equal, load_params(run, 4), before)
+    jax.tree.map(np.testing.assert_array_equal, restore_params(run, 4), before)
 
 
 def test_an_unwritable_workdir_fails_before_training(tmp_path):

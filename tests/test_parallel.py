@@ -17,8 +17,7 @@ from tiny_run import fcn_jax, tiny_config, tiny_flags
 from fcn_jax.data.datasets import open_dataset
 from fcn_jax.data.stream import train_batches
 from fcn_jax.models import build
-from fcn_jax.train.checkpoint import Checkpoints
-from fcn_jax.train.checkpoint import load_params as load_run
+from fcn_jax.train.checkpoint import Checkpoints, restore_params
 from fcn_jax.train.loop import train_and_evaluate
 from fcn_jax.train.optim import make_optimizer
 from fcn_jax.train.parallel import data_parallel
@@ -128,6 +127,6 @@ def test_two_processes_train_like_one(tmp_path):
     assert [w.returncode for w in workers] == [0, 0], outputs
     one = fcn_jax("train", "--workdir", str(tmp_path / "one"), *flags, devices=1)
     assert one.wait(timeout=600) == 0
-    two, single = load_run(tmp_path / "two"), load_run(tmp_path / "one")
+    two, single = restore_params(tmp_path / "two"), restore_params(tmp_path / "one")
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), two, single)
     assert (tmp_path / "two" / "metrics.jsonl").exists()

@@ -69,13 +69,13 @@ def test_batch_norm_statistics_train_or_stay_frozen_and_are_checkpointed(tmp_pat
     from tiny_run import tiny_config
 
     from fcn_jax import cli
-    from fcn_jax.train.checkpoint import load_variables
+    from fcn_jax.train.checkpoint import restore_variables
     from fcn_jax.train.loop import train_and_evaluate
 
     config = tiny_config(arch="fcn-resnet50", width=1 / 64, total_steps=2, eval_every=2,
                          checkpoint_every=2, train_bn=True)  # fmt: skip
     train_and_evaluate(config, tmp_path / "trained")
-    stats = load_variables(tmp_path / "trained")["batch_stats"]
+    stats = restore_variables(tmp_path / "trained")["batch_stats"]
     assert set(stats) >= {"bn_conv1", "bn5c_branch2c", "head_bn"}
     # from mean 0 / variance 1, two momentum-0.9 updates move them
     assert np.abs(np.asarray(stats["bn_conv1"]["mean"])).max() > 0
@@ -85,7 +85,7 @@ def test_batch_norm_statistics_train_or_stay_frozen_and_are_checkpointed(tmp_pat
     frozen = tiny_config(arch="fcn-resnet50", width=1 / 64, total_steps=2, eval_every=2,
                          checkpoint_every=2, init_from=str(tmp_path / "trained"))  # fmt: skip
     train_and_evaluate(frozen, tmp_path / "frozen")
-    after = load_variables(tmp_path / "frozen")["batch_stats"]
+    after = restore_variables(tmp_path / "frozen")["batch_stats"]
     jax.tree.map(np.testing.assert_array_equal, after, stats)  # copied, then left alone
 
 

@@ -14,12 +14,11 @@ from fcn_jax import cli
 from fcn_jax.data.datasets import open_dataset
 from fcn_jax.data.stream import train_batches
 from fcn_jax.models import build
-from fcn_jax.train.checkpoint import CheckpointMismatch, Checkpoints
-from fcn_jax.train.checkpoint import load_params as load_run
+from fcn_jax.train.checkpoint import CheckpointMismatch, Checkpoints, restore_params
 from fcn_jax.train.loop import train_and_evaluate
 from fcn_jax.train.optim import make_optimizer
 from fcn_jax.train.step import init_state, make_train_step
-from fcn_jax.weights.init_from import load_params
+from fcn_jax.weights.init_from import read_source
 from fcn_jax.weights.surgery import transplant
 
 
@@ -98,14 +97,14 @@ def test_eval_and_predict_commands(trained, capsys, tmp_path):
 
 def test_a_run_resumed_after_a_crash_ends_in_the_same_state(trained, tmp_path):
     workdir, _ = trained
-    final = load_params(workdir)
+    final = restore_params(workdir)
     # Crash after step 2: the step-4 checkpoint never got written. Resuming must replay steps
     # 3 and 4 with the same data, rng and optimizer state.
     crashed = tmp_path / "crashed"
     shutil.copytree(workdir, crashed)
     shutil.rmtree(crashed / "checkpoints" / "4")
     train_and_evaluate(tiny_config(), crashed)
-    jax.tree.map(np.testing.assert_array_equal, load_params(crashed), final)
+    jax.tree.map(np.testing.assert_array_equal, restore_params(crashed), final)
 
 
 def test_loss_goes_down_on_a_fixed_batch():
@@ -140,7 +139,7 @@ def test_init_from_a_trained_stage(trained, tmp_path, capsys):
 
 def test_staged_training_copies_the_previous_stage(trained):
     workdir, _ = trained  # an FCN-8s; initialise an FCN-8s-at-once-like net and an FCN-32s
-    source = load_params(workdir)
+    source = read_source(workdir)["params"]
     target = jax.eval_shape(
         build("fcn32s", 6, align="same", width=1 / 32).init,
         jax.random.key(0),
@@ -167,14 +166,14 @@ def test_a_non_finite_loss_stops_without_touching_the_checkpoints(trained, tmp_p
     workdir, _ = trained
     run = tmp_path / "run"
     shutil.copytree(workdir, run)
-    before = load_params(run)
+    before = restore_params(run)
     poisoned = tiny_config(total_steps=6)
     poisoned.loss.class_weights = (float("nan"),) * 6
     with pytest.raises(FloatingPointError, match="step 5: loss nan"):
         train_and_evaluate(poisoned, run)
     assert Checkpoints(run / "checkpoints", read_only=True).steps() == [2, 4]
-    jax.tree.map(np.testing.assert_array_equal, load_params(run), before)
-    jax.tree.map(np.testing.assert_array_equal, load_run(run, "best"), load_run(run, 4))
+    jax.tree.map(np.testing.assert_array_equal, restore_params(run), before)
+    jax.tree.map(np.testing.assert_array_equal, restore_params(run, "best"), restore_params(run, 4))
 
 
 def test_bfloat16_and_remat_train_the_same_net():
@@ -222,7 +221,7 @@ def test_a_checkpoint_written_before_model_state_existed_still_resumes(trained, 
     shutil.rmtree(old / "checkpoints" / "4")
     checkpoints = Checkpoints(old / "checkpoints")
     model, data = checkpoints.model(2), checkpoints.data(2)
-    net, shape = model_from(model), (1, 64, 64, 3)
+    net, shape = model_from(checkpoints.spec(2)), (1, 64, 64, 3)
     tx = optimizer_for(
         tiny_config(),
         net,
@@ -237,7 +236,7 @@ def test_a_checkpoint_written_before_model_state_existed_still_resumes(trained, 
     checkpoints.save(2, earlier, model, data=data)
     checkpoints.close()
     train_and_evaluate(tiny_config(), old)  # resumes at step 2, replays 3 and 4
-    jax.tree.map(np.testing.assert_array_equal, load_params(old), load_params(workdir))
+    jax.tree.map(np.testing.assert_array_equal, restore_params(old), restore_params(workdir))
 
 
 def test_the_step_updates_donated_weights_where_they_lie():

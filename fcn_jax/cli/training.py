@@ -43,7 +43,7 @@ def keeps_freed_memory(setting: str, crop_size: int) -> bool:
 
 def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
     config = load_config(overrides)
-    if keeps_freed_memory(config.get("keep_freed_memory", "auto"), config.get("crop_size", 0)):
+    if keeps_freed_memory(config.keep_freed_memory, config.crop_size):
         from fcn_jax.kernels.allocator import keep_freed_memory
 
         keep_freed_memory()  # before jax and its threads are loaded: fcn_jax/allocator.py
@@ -64,7 +64,7 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
                              "several processes")  # fmt: skip
     workdir = args.workdir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}"
     print(f"workdir: {workdir}")
-    if config.get("compilation_cache", True):  # a restarted run loads, not recompiles
+    if config.compilation_cache:  # a restarted run loads, not recompiles
         import jax
 
         jax.config.update("jax_compilation_cache_dir", str(Path(workdir) / "xla_cache"))
@@ -93,7 +93,7 @@ def _class_names(workdir) -> list[str] | None:
     from fcn_jax.train.checkpoint import Checkpoints
 
     checkpoints = Checkpoints(Path(workdir) / "checkpoints", read_only=True)
-    return checkpoints.model(checkpoints.resolve("latest"))["class_names"]
+    return list(checkpoints.spec(checkpoints.resolve("latest")).class_names)
 
 
 def format_scores(result: dict, class_names: list[str] | None = None) -> str:
@@ -110,36 +110,46 @@ SCORE_KEYS = ("pixel_accuracy", "mean_accuracy", "mean_iu", "fw_iu")
 
 
 def restore(workdir: str, which: str):
-    """(model description, model, variables, step) of a training workdir's checkpoint."""
+    """(run description, model, variables, step) of a training workdir's checkpoint."""
     from fcn_jax.train.checkpoint import Checkpoints
     from fcn_jax.train.spec import model_from
 
     checkpoints = Checkpoints(Path(workdir) / "checkpoints", read_only=True)
     try:
         step = checkpoints.resolve(which)
+        spec = checkpoints.spec(step)
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"fcn-jax: {err}") from err
-    description = checkpoints.model(step)
-    return description, model_from(description), checkpoints.restore_variables(step), step
+    return spec, model_from(spec), checkpoints.restore_variables(step), step
+
+
+def saved_config(workdir: str | Path, fields: tuple[str, ...]):
+    """The default config with ``fields`` as the run in ``workdir`` saved them (a config.json
+    written before a field existed leaves it at its default)."""
+    from fcn_jax import default_config
+
+    saved = json.loads((Path(workdir) / "config.json").read_text())
+    config = default_config.get_config()
+    config.update({field: saved[field] for field in fields if field in saved})
+    return config
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from fcn_jax.data.datasets import open_dataset
-    from fcn_jax.train.spec import dataset_options, eval_parts, scores_by_task
+    from fcn_jax.train.evaluate import eval_parts, scores_by_task
+    from fcn_jax.train.loop import DATASET_FIELDS, dataset_from
     from fcn_jax.train.step import evaluate
 
-    description, model, params, step = restore(args.workdir, args.checkpoint)
-    config = json.loads((Path(args.workdir) / "config.json").read_text())
-    dataset = open_dataset(description["dataset"], **dataset_options(config))
+    spec, model, params, step = restore(args.workdir, args.checkpoint)
+    dataset = dataset_from(saved_config(args.workdir, DATASET_FIELDS))
     val = [dataset.val[i] for i in range(len(dataset.val))]
-    eval_step, prep, targets = eval_parts(model, description)
+    eval_step, prep, targets = eval_parts(model, spec)
     confusions, _ = evaluate(eval_step, params, val, prep, targets)
-    result = scores_by_task(confusions, description.get("tasks", ("semantic",)))
+    result = scores_by_task(confusions, spec.tasks)
     result["step"] = step
     (Path(args.workdir) / f"eval_{step:06d}.json").write_text(json.dumps(result, indent=2))
     if args.json:
         print(json.dumps(result))
     else:
         print(f"checkpoint step {step}, {len(val)} validation images")
-        print(format_scores(result, description["class_names"]))
+        print(format_scores(result, list(spec.class_names)))
     return 0

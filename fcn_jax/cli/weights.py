@@ -20,13 +20,13 @@ def run_predict(args: argparse.Namespace) -> int:
         except BundleError as err:
             raise SystemExit(f"fcn-jax predict: {err}") from err
     else:
-        description, model, variables, _ = restore(args.workdir, args.checkpoint)
-        if description.get("inputs", "color") != "color":
+        spec, model, variables, _ = restore(args.workdir, args.checkpoint)
+        if spec.inputs != "color":
             raise SystemExit(
-                f"fcn-jax predict: this net takes {description['inputs']!r} inputs; predict "
+                f"fcn-jax predict: this net takes {spec.inputs!r} inputs; predict "
                 "reads colour image files only"
             )
-        predictor = predict.from_description(description, model, variables, args.workdir)
+        predictor = predict.from_spec(spec, model, variables, args.workdir)
     norm = predictor.normalisation
     print(f"preprocessing: {norm.describe()} ({predictor.origin})", file=sys.stderr)
     try:

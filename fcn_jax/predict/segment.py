@@ -1,7 +1,7 @@
 """Whole-image prediction from a trained workdir or a converted-weights directory.
 
 The net, its params and the input normalisation come from the same place (the checkpoint's
-model description, or ``weights.json``), so the preprocessing cannot be mismatched. For each
+run description, or ``weights.json``), so the preprocessing cannot be mismatched. For each
 image: a palette label PNG and an overlay (FCNs), and with a heatmap class the softmax score
 map of that class (``*_heat_<class>.png`` over the image, ``.npy`` at the net's resolution).
 """
@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import numpy as np
 from PIL import Image
 
-from fcn_jax.data.preprocessing import Normalisation, caffe, from_json
+from fcn_jax.data.preprocessing import Normalisation, caffe
 from fcn_jax.data.transforms import model_input
 from fcn_jax.models import CLASSIFIERS, build_from
 from fcn_jax.predict.viz import heatmap, label_png, overlay
+
+if TYPE_CHECKING:
+    from fcn_jax.train.spec import RunSpec
 
 
 class Predictor(NamedTuple):
@@ -55,16 +58,15 @@ def from_weights(directory: str | Path) -> Predictor:
                      meta.get("class_names"), origin, inputs, means)  # fmt: skip
 
 
-def from_description(description: dict, model, variables, workdir: str | Path) -> Predictor:
-    """A predictor from a training checkpoint's model description."""
-    if "preprocessing" in description:
-        normalisation = from_json(description["preprocessing"], f"{workdir} model description")
+def from_spec(spec: RunSpec, model, variables, workdir: str | Path) -> Predictor:
+    """A predictor from a training checkpoint's run description."""
+    if spec.preprocessing is not None:
+        normalisation = spec.preprocessing
         origin = f"stored with {workdir}'s checkpoint (from the weights it started from)"
     else:
-        normalisation = caffe(description["mean_rgb"])
-        origin = f"the mean of {workdir}'s dataset {description.get('dataset', '')!r}"
-    names = description.get("class_names")
-    return Predictor(model, variables, normalisation, False, names, origin)
+        normalisation = caffe(spec.mean_rgb)
+        origin = f"the mean of {workdir}'s dataset {spec.dataset!r}"
+    return Predictor(model, variables, normalisation, False, list(spec.class_names), origin)
 
 
 def class_index(which: str, count: int, names: Sequence[str] | None) -> int:

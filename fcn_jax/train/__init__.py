@@ -1,2 +1,3 @@
 """Training: the run's description (``spec``), state and step (``step``), the loop
-(``loop``), checkpoints, losses, metrics, optimizers, data parallelism and the run's log."""
+(``loop``), scoring on the validation split (``evaluate``), checkpoints, losses, metrics,
+optimizers, data parallelism and the run's log."""

@@ -1,13 +1,14 @@
 """Checkpoints, with Orbax (the only module that imports it).
 
-A checkpoint holds the train state and, beside it, the JSON description of the model and its
-preprocessing, so evaluation and prediction rebuild exactly the net that was trained. Orbax
-writes each step to a temporary directory and renames it when complete, so an interrupted save
-never leaves a half-written checkpoint that looks valid (a process killed mid-save leaves a
-``*.orbax-checkpoint-tmp`` directory that is never listed and is removed on the next start).
-The latest ``keep`` steps and the step with the best validation mean IU are kept. A save that
-fails (disk full, directory not writable) raises :class:`CheckpointError` naming the step and
-the directory; the steps saved before it stay as they were.
+A checkpoint holds the train state and, beside it, the run description (a
+:class:`~fcn_jax.train.spec.RunSpec` as JSON: the model and its preprocessing), so evaluation
+and prediction rebuild exactly the net that was trained. Orbax writes each step to a temporary
+directory and renames it when complete, so an interrupted save never leaves a half-written
+checkpoint that looks valid (a process killed mid-save leaves a ``*.orbax-checkpoint-tmp``
+directory that is never listed and is removed on the next start). The latest ``keep`` steps
+and the step with the best validation mean IU are kept. A save that fails (disk full,
+directory not writable) raises :class:`CheckpointError` naming the step and the directory; the
+steps saved before it stay as they were.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pathlib import Path
 import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
+
+from fcn_jax.train.spec import RunSpec
 
 BEST_METRIC = "mean_iu"
 
@@ -76,7 +79,7 @@ class Checkpoints:
         metrics: dict | None = None,
         data: dict | None = None,
     ) -> None:
-        """Save ``state``, the ``model`` description and the ``data`` iterator's position at
+        """Save ``state``, the ``model`` description (JSON) and the ``data`` iterator's position at
         ``step``; the arrays are written in the background."""
         items = {"state": ocp.args.StandardSave(state), "model": ocp.args.JsonSave(model)}
         if data is not None:
@@ -132,9 +135,13 @@ class Checkpoints:
         return step
 
     def model(self, step: int) -> dict:
-        """The model description saved with ``step``."""
+        """The run description saved with ``step``, as JSON."""
         args = ocp.args.Composite(model=ocp.args.JsonRestore())
         return dict(self.manager.restore(step, args=args)["model"])
+
+    def spec(self, step: int) -> RunSpec:
+        """The run description saved with ``step``, in any format written so far."""
+        return RunSpec.from_json(self.model(step), f"{self.directory / str(step)}")
 
     def restore(self, step: int, abstract_state):
         """The state saved at ``step``, with the structure of ``abstract_state``. Checkpoints
@@ -182,13 +189,13 @@ class Checkpoints:
             self.manager.close()
 
 
-def load_params(workdir: str | Path, step: int | str | None = None) -> dict:
+def restore_params(workdir: str | Path, step: int | str | None = None) -> dict:
     """The params of a training run: its latest checkpoint, or ``step`` ('best' or a number)."""
-    return load_variables(workdir, step)["params"]
+    return restore_variables(workdir, step)["params"]
 
 
-def load_variables(workdir: str | Path, step: int | str | None = None) -> dict:
-    """Params and batch-norm statistics of a training run (as :func:`load_params`)."""
+def restore_variables(workdir: str | Path, step: int | str | None = None) -> dict:
+    """Params and batch-norm statistics of a training run (as :func:`restore_params`)."""
     checkpoints = Checkpoints(Path(workdir) / "checkpoints", read_only=True)
     return checkpoints.restore_variables(checkpoints.resolve(step or "latest"))
 
@@ -197,17 +204,16 @@ class CheckpointMismatch(ValueError):
     """A workdir's checkpoint belongs to a different net than the config asks for."""
 
 
-IDENTITY = {"arch": None, "num_classes": None, "width": None, "align": None,
-            "inputs": "color", "streams": [], "heads": [], "aux": False}  # fmt: skip
+IDENTITY = ("arch", "num_classes", "width", "align", "inputs", "streams", "heads", "aux")
 
 
-def check_same_net(saved: dict, wanted: dict, workdir: str | Path) -> None:
-    """Raise if the saved model description differs from the wanted one in anything that
-    shapes the params (fields missing from older descriptions take their defaults)."""
+def check_same_net(saved: RunSpec, wanted: RunSpec, workdir: str | Path) -> None:
+    """Raise if the saved run description differs from the wanted one in anything that shapes
+    the params (:data:`IDENTITY`)."""
     differences = [
-        f"{key} {saved.get(key, default)!r} (saved) vs {wanted.get(key, default)!r} (config)"
-        for key, default in IDENTITY.items()
-        if saved.get(key, default) != wanted.get(key, default)
+        f"{key} {getattr(saved, key)!r} (saved) vs {getattr(wanted, key)!r} (config)"
+        for key in IDENTITY
+        if getattr(saved, key) != getattr(wanted, key)
     ]
     if differences:
         raise CheckpointMismatch(

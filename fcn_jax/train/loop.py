@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import jax
@@ -23,24 +24,24 @@ from fcn_jax.models import ARCHS, CLASSIFIERS, layer_types
 from fcn_jax.models.layers import Deconv
 from fcn_jax.predict.viz import tile
 from fcn_jax.train.checkpoint import Checkpoints, check_same_net, check_writable
+from fcn_jax.train.evaluate import eval_parts, scores_by_task
 from fcn_jax.train.interrupt import StopSignals, TrainingInterrupted
 from fcn_jax.train.optim import make_optimizer
 from fcn_jax.train.parallel import data_parallel, local_copy, max_over_processes, sum_over_processes
 from fcn_jax.train.runlog import RunLog, progress_bar
-from fcn_jax.train.spec import (
-    class_counts,
-    dataset_options,
-    eval_parts,
-    initialise,
-    input_means,
-    model_from,
-    run_description,
-    scores_by_task,
-)
+from fcn_jax.train.spec import RunSpec, model_from
 from fcn_jax.train.step import evaluate, init_state, make_train_step, variables_of
-from fcn_jax.weights.init_from import source_preprocessing
+from fcn_jax.weights.init_from import initialise, source_preprocessing
 
 DATA_FIELDS = ("seed", "batch_size", "sampling")  # a resumed run must keep these
+DATASET_FIELDS = ("dataset", "seed", "num_train", "num_val", "image_sizes", "on_error", "data_dir")
+
+
+def dataset_from(config):
+    """The config's dataset, opened with the settings of its ``DATASET_FIELDS``."""
+    return open_dataset(config.dataset, seed=config.seed, num_train=config.num_train,
+                        num_val=config.num_val, sizes=tuple(config.image_sizes),
+                        on_error=config.on_error, data_dir=config.data_dir or None)  # fmt: skip
 
 
 def optimizer_for(config, model, shapes):
@@ -88,7 +89,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     """Train ``config`` in ``workdir`` (resuming from its latest checkpoint), evaluating every
     ``eval_every`` steps; return the final validation scores. SIGTERM or Ctrl-C stops after the
     current step with a checkpoint and raises :class:`TrainingInterrupted`."""
-    inputs = config.get("input", "color")
+    inputs = config.input
     if inputs not in INPUTS:
         raise NotImplementedError(
             f"config.input={inputs!r}: unknown; inputs available: {', '.join(INPUTS)}"
@@ -99,7 +100,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
             f"no upsampling): train an FCN ({', '.join(ARCHS)}), e.g. with "
             f"--config.init_from=DIR of its converted weights"
         )
-    tasks = tuple(config.get("tasks", None) or ("semantic",))
+    tasks = tuple(config.tasks)
     if tasks not in (("semantic",), ("semantic", "geometric")):
         raise NotImplementedError(
             f"config.tasks={tasks!r}: supported are ('semantic',) and ('semantic', 'geometric')"
@@ -113,15 +114,15 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     workdir = Path(workdir)
     check_writable(workdir / "checkpoints")
     primary = jax.process_index() == 0
-    dataset = open_dataset(config.dataset, **dataset_options(config))
-    description = run_description(config, dataset, tasks, inputs)
+    dataset = dataset_from(config)
+    spec = RunSpec.from_config(config, dataset, tasks, inputs)
     if config.init_from and inputs == "color":
         stored = source_preprocessing(config.init_from)
         if stored is not None:  # the weights' own, not the dataset's mean
-            description["preprocessing"] = stored.to_json()
+            spec = replace(spec, preprocessing=stored)
             print(f"preprocessing stored with {config.init_from}: {stored.describe()}")
-    model = model_from(description)
-    channels = model_input(dataset.val[0], inputs, input_means(description)).shape[-1]
+    model = model_from(spec)
+    channels = model_input(dataset.val[0], inputs, spec.input_means()).shape[-1]
     sample = (1, 64, 64, channels)
     tx = optimizer_for(
         config, model, jax.eval_shape(model.init, jax.random.key(0), np.zeros(sample, np.float32))
@@ -131,15 +132,13 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     position = None  # where the data stream resumes (None: at the state's step)
     if checkpoints.steps():
         latest = checkpoints.resolve("latest")
-        check_same_net(checkpoints.model(latest), description, workdir)
+        check_same_net(checkpoints.spec(latest), spec, workdir)
         position = checkpoints.data(latest)
         check_resumable(position, config, workdir)
         state = checkpoints.restore(latest, state)
         print(f"resumed from step {int(state.step)} in {workdir}")
     elif config.init_from:
-        variables, copied = initialise(
-            variables_of(state), config.init_from, description["streams"]
-        )
+        variables, copied = initialise(variables_of(state), config.init_from, spec.streams)
         params = variables.pop("params")
         params = jax.device_put(params, parallel.replicated)
         model_state = jax.device_put(variables, parallel.replicated)
@@ -157,13 +156,13 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         normalize=loss_cfg.normalize,
         class_weights=None if loss_cfg.class_weights is None else list(loss_cfg.class_weights),
         keep_rate=loss_cfg.keep_rate,
-        heads=tuple(name for name, _ in description["heads"]),
+        heads=tuple(name for name, _ in spec.heads),
         parallel=parallel,
         dtype=config.get("dtype", "float32"),
         remat=config.get("remat", False),
         aux_weight=config.get("aux_loss_weight", 0.0),
     )
-    eval_step, prep, targets = eval_parts(model, description)
+    eval_step, prep, targets = eval_parts(model, spec)
     val = [dataset.val[i] for i in range(len(dataset.val))]
     first, total = int(state.step), config.total_steps
     data_start = position["next_step"] if position else first
@@ -171,8 +170,8 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         dataset.train,
         batch_size=config.batch_size,
         seed=config.seed,
-        mean_rgb=input_means(description)["color"],
-        num_classes=class_counts(description),
+        mean_rgb=spec.input_means()["color"],
+        num_classes=spec.class_counts(),
         total_steps=config.total_steps,
         inputs=inputs,
         tasks=tasks,
@@ -202,7 +201,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
 
     def save(step: int, state, result: dict | None) -> None:
         position = {"next_step": step, **{f: config[f] for f in DATA_FIELDS}}
-        checkpoints.save(step, state, description, result, data=position)
+        checkpoints.save(step, state, spec.to_json(), result, data=position)
 
     result = validate(first, variables_of(state)) if first >= total else {}  # nothing left to train
     padded = real = 0

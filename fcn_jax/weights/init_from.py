@@ -1,6 +1,6 @@
-"""Where a run starts from: the params and preprocessing of a training workdir, a
-converted-weights directory or an ``.npz`` state dict (copied into the new net by
-:func:`fcn_jax.weights.surgery.transplant`)."""
+"""Where a run starts from: the variables and preprocessing of a training workdir, a
+converted-weights directory or an ``.npz`` state dict (:func:`read_source`), copied into the
+new net by name (:func:`initialise`, with :func:`fcn_jax.weights.surgery.transplant`)."""
 
 from __future__ import annotations
 
@@ -8,22 +8,18 @@ from pathlib import Path
 
 import numpy as np
 
-from fcn_jax.data.preprocessing import Normalisation, from_json
+from fcn_jax.data.preprocessing import Normalisation
+from fcn_jax.weights.surgery import transplant
 
 
 class InitError(ValueError):
     """A source that cannot initialise the net (nothing matches, statistics missing)."""
 
 
-def load_params(source: str | Path) -> dict:
-    """Params from a training workdir (its latest checkpoint), a directory written by
-    ``fcn-jax convert``, or an ``.npz`` of a torchfcn-style state dict (``conv1_1.weight``)."""
-    return load_variables(source)["params"]
-
-
-def load_variables(source: str | Path) -> dict:
+def read_source(source: str | Path) -> dict:
     """``{'params': ..., 'batch_stats': ...}`` (batch statistics where the source has them)
-    from any source :func:`load_params` reads."""
+    from a training workdir (its latest checkpoint), a directory written by ``fcn-jax
+    convert``, or an ``.npz`` of a torchfcn-style state dict (``conv1_1.weight``)."""
     from fcn_jax.weights.bundle import is_bundle, load_batch_stats, load_bundle
 
     path = Path(source)
@@ -35,9 +31,9 @@ def load_variables(source: str | Path) -> dict:
 
         with np.load(path) as data:
             return {"params": state_to_params(dict(data))}
-    from fcn_jax.train.checkpoint import load_variables as load_run
+    from fcn_jax.train.checkpoint import restore_variables
 
-    return load_run(path)
+    return restore_variables(path)
 
 
 def source_preprocessing(source: str | Path) -> Normalisation | None:
@@ -53,6 +49,39 @@ def source_preprocessing(source: str | Path) -> Normalisation | None:
         from fcn_jax.train.checkpoint import Checkpoints
 
         checkpoints = Checkpoints(path / "checkpoints", read_only=True)
-        stored = checkpoints.model(checkpoints.resolve("latest")).get("preprocessing")
-        return None if stored is None else from_json(stored, f"{path} model description")
+        return checkpoints.spec(checkpoints.resolve("latest")).preprocessing
     return None
+
+
+def initialise(variables: dict, init_from: str, streams: tuple[str, ...]) -> tuple[dict, list]:
+    """``variables`` (params and batch-norm statistics) with layers copied from ``init_from``:
+    one source, or for a late-fusion net one source per stream separated by '|' (e.g.
+    'runs/nyud_color|runs/nyud_hha'). Returns them and the names of the layers copied."""
+    if not streams:
+        return _copy(variables, read_source(init_from), init_from)
+    sources = init_from.split("|")
+    if len(sources) != len(streams):
+        raise ValueError(f"init_from {init_from!r} needs one source per stream {list(streams)}")
+    params, copied = dict(variables["params"]), []
+    for stream, source in zip(streams, sources, strict=True):
+        params[stream], names = transplant(params[stream], read_source(source)["params"])
+        if not names:
+            raise InitError(f"init_from {source}: no layer matches stream {stream!r}")
+        copied += [f"{stream}/{name}" for name in names]
+    return {**variables, "params": params}, copied
+
+
+def _copy(target: dict, source: dict, where: str) -> tuple[dict, list[str]]:
+    """``target``'s collections with the layers of ``source`` that match copied in."""
+    result, copied = {}, {}
+    for collection, tree in target.items():
+        result[collection], copied[collection] = transplant(tree, source.get(collection, {}))
+    if not copied["params"]:
+        raise InitError(f"init_from {where}: no layer's name and shapes match the net's "
+                        f"({', '.join(list(source['params'])[:6])}, ...)")  # fmt: skip
+    norms = set(target.get("batch_stats", {}))
+    lacking = [n for n in copied["params"] if n in norms and n not in copied["batch_stats"]]
+    if lacking:
+        raise InitError(f"init_from {where}: batch norms {', '.join(lacking[:6])} come "
+                        "without their running statistics")  # fmt: skip
+    return result, copied["params"]
