@@ -20,6 +20,7 @@ import argparse
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image, ImageDraw
@@ -32,7 +33,6 @@ from fcn_jax.models import build
 from fcn_jax.predict.viz import colorize
 from fcn_jax.train.checkpoint import restore_params
 from fcn_jax.train.loop import train_and_evaluate
-from fcn_jax.train.step import make_predict
 
 
 def boundary_band(label: np.ndarray, width: int) -> np.ndarray:
@@ -53,9 +53,9 @@ def predictions(config, workdir: Path, scenes) -> list[np.ndarray]:
     """The trained net's label maps for ``scenes``, each image run whole."""
     net = build(config.arch, len(CLASS_NAMES), align=config.align, width=config.width,
                 learnable_upsampling=config.learnable_upsampling)  # fmt: skip
-    predict, params = make_predict(net), restore_params(workdir)
+    forward, variables = jax.jit(net.apply), {"params": restore_params(workdir)}
     return [
-        np.asarray(predict(params, preprocess(scene["image"], MEAN_RGB)[None])[0])
+        np.asarray(forward(variables, preprocess(scene["image"], MEAN_RGB)[None])[0]).argmax(-1)
         for scene in scenes
     ]
 

@@ -1,3 +1,10 @@
-"""Training: the run's description (``spec``), state and step (``step``), the loop
-(``loop``), scoring on the validation split (``evaluate``), checkpoints, losses, metrics,
-optimizers, data parallelism and the run's log."""
+"""Training.
+
+- ``spec``: the run description (``RunSpec``) saved with every checkpoint.
+- ``loop``: ``train_and_evaluate``, set-up and the loop; ``hooks``: the periodic work of each
+  step (log, validate, checkpoint, stop signals); ``start``: resume, or start from other weights.
+- ``step``: the train state and the compiled step; ``objective``: its loss; ``parallel``: data
+  parallelism (jit with sharding, or pmap) and multi-process padding.
+- ``evaluate``: validation's parts; ``losses``, ``metrics``, ``optim``; ``checkpoint``: Orbax;
+  ``runlog``: metrics, TensorBoard, curves; ``interrupt``: SIGTERM and Ctrl-C.
+"""

@@ -8,11 +8,16 @@ batch and the mesh spans every process's devices.
 
 The canonical form of a train state is replicated on the mesh (``NamedSharding(mesh, P())``):
 that is what checkpoints hold, so a state saved on 8 devices restores on 1 and back.
+
+The choice between the two is made here only: :func:`compile_step` compiles a step function
+either way, :func:`collective_axis` tells the step which axis to sum over, and
+:class:`DataParallel` places states and batches in the step's form.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jax
@@ -20,6 +25,8 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
+
+from fcn_jax.data.batching import pad_to
 
 MODES = ("sharding", "pmap")
 AXIS = "data"
@@ -114,6 +121,51 @@ def data_parallel(
             f"({jax.process_count()} processes); use a multiple of {num_devices}"
         )
     return DataParallel(mode, Mesh(np.array(devices[:num_devices]), (AXIS,)))
+
+
+def collective_axis(parallel: DataParallel | None) -> str | None:
+    """The axis a step sums its gradients and counts over: ``AXIS`` under pmap; None under
+    jit, where the batch is one array and XLA inserts the all-reduce."""
+    return AXIS if parallel is not None and parallel.mode == "pmap" else None
+
+
+def compile_step(
+    step: Callable, parallel: DataParallel | None = None, compiler_options: dict | None = None
+) -> CompiledStep:
+    """``step(state, batch) -> (state, metrics)`` compiled, donating the state: jitted (with
+    ``parallel`` in 'sharding' mode, its output replicated on the mesh), or in 'pmap' mode
+    mapped over this process's devices with axis ``AXIS``."""
+    if parallel is not None and parallel.mode == "pmap":
+        mapped = jax.pmap(step, axis_name=AXIS, donate_argnums=0, devices=parallel.local_devices)
+        return CompiledStep(mapped, pmapped=True)
+    shardings = {} if parallel is None else {"out_shardings": parallel.replicated}
+    jitted = jax.jit(step, donate_argnums=0, compiler_options=compiler_options, **shardings)
+    return CompiledStep(jitted, pmapped=False)
+
+
+class CompiledStep:
+    """A compiled train step (``.step``) and how many times it compiled (one per batch shape);
+    a pmapped step's metrics come back as one copy."""
+
+    def __init__(self, step, pmapped: bool):
+        self.step, self.pmapped, self.shapes = step, pmapped, set()
+
+    def __call__(self, state, batch):
+        if self.pmapped:  # jit counts its own compilations
+            self.shapes.add(tuple(np.shape(v) for v in jax.tree.leaves(batch)))
+        state, metrics = self.step(state, batch)
+        return state, (jax.tree.map(lambda m: m[0], metrics) if self.pmapped else metrics)
+
+    def compilations(self) -> int:
+        return len(self.shapes) if self.pmapped else self.step._cache_size()
+
+
+def pad_to_largest(local: dict) -> dict:
+    """This process's part of the batch padded to the largest part's height and width, as
+    every process must feed the same shape (itself with one process)."""
+    if jax.process_count() == 1:
+        return local
+    return pad_to(local, *max_over_processes(local["image"].shape[1:3]))
 
 
 def local_copy(tree):

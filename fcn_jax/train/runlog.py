@@ -1,4 +1,5 @@
-"""What a training run writes: JSON lines, TensorBoard events, a learning curve, a progress bar."""
+"""What a training run writes: JSON lines, TensorBoard events, a learning curve, a progress bar;
+and the padding it counts for them."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
+from fcn_jax.data.labels import VOID
 from fcn_jax.predict.viz import learning_curve
 
 
@@ -75,3 +77,18 @@ def progress_bar(enabled: bool = True) -> Progress:
         TimeRemainingColumn(),
         disable=not enabled,
     )
+
+
+class PaddingCount:
+    """Label cells fed to the steps against the labelled (non-void) ones among them: what
+    bucketing and padding cost (``padding_overhead`` in the run log)."""
+
+    def __init__(self):
+        self.padded = self.real = 0
+
+    def count(self, label) -> None:
+        self.padded += label.size
+        self.real += int((label != VOID).sum())
+
+    def overhead(self) -> float:
+        return self.padded / max(self.real, 1) - 1

@@ -1,4 +1,5 @@
-"""Pure step functions: the train state, one optimisation step, evaluation, prediction."""
+"""Pure step functions: the train state, one optimisation step (its loss in
+:mod:`fcn_jax.train.objective`), evaluation."""
 
 from __future__ import annotations
 
@@ -12,11 +13,18 @@ import optax
 from flax import linen as nn
 from flax import struct
 
-from fcn_jax.data.labels import VOID
 from fcn_jax.kernels.compiler import step_options
-from fcn_jax.train.losses import loss_denominator, pixel_loss_terms
 from fcn_jax.train.metrics import confusion_matrix
-from fcn_jax.train.parallel import AXIS, DataParallel
+from fcn_jax.train.objective import (
+    Objective,
+    device_sum,
+    global_positions,
+    loss_and_stats,
+    loss_denominators,
+    loss_sample,
+    updates_stats,
+)
+from fcn_jax.train.parallel import CompiledStep, DataParallel, collective_axis, compile_step
 
 
 @struct.dataclass
@@ -60,6 +68,50 @@ def init_state(model: nn.Module, tx, image_shape: tuple[int, ...], seed: int) ->
     )
 
 
+def apply_gradients(tx, state: TrainState, grads, rng, model_state) -> TrainState:
+    """The state after one optimizer update with ``grads``."""
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    return state.replace(
+        step=state.step + 1,
+        params=optax.apply_updates(state.params, updates),
+        opt_state=opt_state,
+        rng=jax.random.key_data(rng),
+        model_state=model_state,
+    )
+
+
+def train_step(
+    objective: Objective, tx, compute, state: TrainState, batch: dict
+) -> tuple[TrainState, dict]:
+    """One optimisation step with ``tx`` on ``batch`` (this device's part under pmap), the net
+    computing in dtype ``compute``: ``(new state, {'loss', 'grad_norm'})`` of the global batch."""
+    rng, dropout, sampling = jax.random.split(jax.random.wrap_key_data(state.rng), 3)
+    images, labels = batch["image"].astype(compute), batch["label"]
+    positions = global_positions(images.shape[0], objective.axis)
+    labels = labels if objective.heads else labels[..., None]
+    keep = loss_sample(objective.keep_rate, sampling, positions, labels.shape[1:])
+    loss_of = partial(
+        loss_and_stats,
+        objective=objective,
+        update_stats=updates_stats(objective.model, state.model_state),
+        images=images,
+        labels=labels,
+        keep=keep,
+        denominators=loss_denominators(objective, labels),
+        positions=positions,
+        dropout=dropout,
+    )
+    (loss, model_state), grads = jax.value_and_grad(loss_of, has_aux=True)(
+        state.params, state.model_state
+    )
+    loss, grads = (
+        device_sum(loss, objective.axis),
+        jax.tree.map(partial(device_sum, axis=objective.axis), grads),
+    )
+    new = apply_gradients(tx, state, grads, rng, model_state)
+    return new, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
+
+
 def make_train_step(
     model: nn.Module,
     tx,
@@ -72,7 +124,7 @@ def make_train_step(
     dtype: str = "float32",
     remat: bool = False,
     aux_weight: float = 0.0,
-) -> TrainStep:
+) -> CompiledStep:
     """``train_step(state, batch) -> (state, {'loss', 'grad_norm'})``, compiled, donating the
     old state; with ``parallel`` both are in its placed form (:mod:`fcn_jax.train.parallel`).
 
@@ -92,102 +144,10 @@ def make_train_step(
     """
     if dtype not in ("float32", "bfloat16"):
         raise ValueError(f"config.dtype={dtype!r}: use 'float32' or 'bfloat16'")
-    compute = jnp.dtype(dtype)
-    axis = AXIS if parallel is not None and parallel.mode == "pmap" else None
-
-    def add(x):
-        return x if axis is None else jax.lax.psum(x, axis)
-
-    def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
-        rng, dropout, sampling = jax.random.split(jax.random.wrap_key_data(state.rng), 3)
-        images, labels = batch["image"].astype(compute), batch["label"]
-        n = images.shape[0]
-        first = 0 if axis is None else jax.lax.axis_index(axis) * n
-        position = first + jnp.arange(n)
-        labels = labels[..., None] if not heads else labels
-        keep = None
-        if keep_rate is not None and keep_rate < 1:
-            keys = jax.vmap(partial(jax.random.fold_in, sampling))(position)
-            keep = jax.vmap(lambda k: jax.random.bernoulli(k, keep_rate, labels.shape[1:]))(keys)
-        valid = add(jnp.sum(labels != VOID, axis=(0, 1, 2)))
-        denominators = [
-            loss_denominator(normalize, add(n), valid[t]) for t in range(labels.shape[-1])
-        ]
-
-        def loss_fn(params, model_state):
-            def one(image, key):
-                variables = {"params": params, **model_state}
-                options = {"train": True, "rngs": {"dropout": key}}
-                if aux_weight:  # a ResNet FCN's auxiliary head: {'out': ..., 'aux': ...}
-                    options["with_aux"] = True
-                if update_stats:  # batch norm in training mode: per-example statistics
-                    out, new = model.apply(variables, image[None], mutable=["batch_stats"],
-                                           **options)  # fmt: skip
-                else:
-                    out, new = model.apply(variables, image[None], **options), {}
-                return jax.tree.map(lambda a: a[0], out), new
-
-            dropout_keys = jax.vmap(partial(jax.random.fold_in, dropout))(position)
-            forward = jax.checkpoint(one) if remat else one
-            logits, updated = jax.vmap(forward)(images, dropout_keys)
-            aux = []
-            if aux_weight:  # the auxiliary head scores the first task's labels
-                logits, aux = logits["out"], [(logits["aux"], 0, aux_weight)]
-            outputs = [logits[h] for h in heads] if heads else [logits]
-            total = 0.0
-            for out, t, weight in [(o, t, 1.0) for t, o in enumerate(outputs)] + aux:
-                summed, _ = pixel_loss_terms(
-                    out,
-                    labels[..., t],
-                    class_weights=class_weights,
-                    keep=None if keep is None else keep[..., t],
-                    keep_rate=keep_rate,
-                )
-                total = total + weight * summed / denominators[t]
-            if update_stats:  # the running statistics move by the mean of the examples' updates
-                model_state = jax.tree.map(lambda a: add(a.sum(0)) / add(n), updated)
-            return total, model_state
-
-        update_stats = bool(state.model_state) and getattr(model, "train_bn", False)
-        (loss, model_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params, state.model_state
-        )
-        loss, grads = add(loss), jax.tree.map(add, grads)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        new = state.replace(
-            step=state.step + 1,
-            params=optax.apply_updates(state.params, updates),
-            opt_state=opt_state,
-            rng=jax.random.key_data(rng),
-            model_state=model_state,
-        )
-        return new, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
-
-    if axis is None:
-        shardings = {} if parallel is None else {"out_shardings": parallel.replicated}
-        options = step_options(jax.default_backend())
-        step = jax.jit(train_step, donate_argnums=0, compiler_options=options, **shardings)
-        return TrainStep(step, pmapped=False)
-    return TrainStep(
-        jax.pmap(train_step, axis_name=AXIS, donate_argnums=0, devices=parallel.local_devices),
-        pmapped=True,
-    )
-
-
-class TrainStep:
-    """A compiled train step and how many times it compiled (one per batch shape)."""
-
-    def __init__(self, step, pmapped: bool):
-        self.step, self.pmapped, self.shapes = step, pmapped, set()
-
-    def __call__(self, state, batch):
-        if self.pmapped:  # jit counts its own compilations
-            self.shapes.add(tuple(np.shape(v) for v in jax.tree.leaves(batch)))
-        state, metrics = self.step(state, batch)
-        return state, (jax.tree.map(lambda m: m[0], metrics) if self.pmapped else metrics)
-
-    def compilations(self) -> int:
-        return len(self.shapes) if self.pmapped else self.step._cache_size()
+    objective = Objective(model, normalize, class_weights, keep_rate, heads, remat, aux_weight,
+                          axis=collective_axis(parallel))  # fmt: skip
+    step = partial(train_step, objective, tx, jnp.dtype(dtype))
+    return compile_step(step, parallel, compiler_options=step_options(jax.default_backend()))
 
 
 def make_eval_step(model: nn.Module, num_classes: int | tuple[int, ...], heads=()):
@@ -207,11 +167,6 @@ def make_eval_step(model: nn.Module, num_classes: int | tuple[int, ...], heads=(
         return confusions, predicted[0]
 
     return jax.jit(eval_step)
-
-
-def make_predict(model: nn.Module):
-    """``predict(variables or params, image) -> (N, H, W) int32 labels``."""
-    return jax.jit(lambda params, image: jnp.argmax(model.apply(as_variables(params), image), -1))
 
 
 def evaluate(
