@@ -13,8 +13,8 @@ import argparse
 import time
 
 from fcn_jax.cli.geometry import VERIFY_WIDTH
-from fcn_jax.geometry.report import geometry_table, verify
 from fcn_jax.models import ALIGNMENTS, ARCHS, build
+from fcn_jax.models.report import geometry_table, verify
 
 
 def main() -> None:

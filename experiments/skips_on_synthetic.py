@@ -30,9 +30,9 @@ from fcn_jax.data.synthetic import CLASS_NAMES, MEAN_RGB, SyntheticScenes
 from fcn_jax.data.transforms import preprocess
 from fcn_jax.default_config import get_config
 from fcn_jax.models import build
-from fcn_jax.predict.viz import colorize
 from fcn_jax.train.checkpoint import restore_params
 from fcn_jax.train.loop import train_and_evaluate
+from fcn_jax.viz import colorize
 
 
 def boundary_band(label: np.ndarray, width: int) -> np.ndarray:

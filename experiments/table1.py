@@ -15,7 +15,7 @@ Every measured number comes from the full-width net (21 classes, ``caffe`` align
 * parameters: every parameter except the fixed bilinear deconvolution (``upscore``), whose
   weights the reference never trains;
 * receptive field and max stride: of ``score_fr``, from the geometry algebra
-  (:func:`fcn_jax.geometry.report.geometry_table`);
+  (:func:`fcn_jax.models.report.geometry_table`);
 * forward time: float32, batch 1, ``size`` x ``size`` input, median of ``repeats`` runs of the
   jitted net after compilation, on this machine's CPU (the paper's is on a GPU).
 """
@@ -36,9 +36,9 @@ from flax import linen as nn
 from flax import traverse_util
 
 from experiments.publish import publish
-from fcn_jax.geometry.report import geometry_table
 from fcn_jax.models import ARCHS, build
 from fcn_jax.models.layers import LRN, Conv, Deconv
+from fcn_jax.models.report import geometry_table
 
 # The paper's Table 1 (Long, Shelhamer, Darrell, CVPR 2015): mean IU on PASCAL VOC 2011 val
 # (subset), forward time for a 500x500 input on an NVIDIA Tesla K40c, conv layers, parameters,

@@ -192,8 +192,8 @@ def test_staged_conversion_from_fcn32s_weights_to_fcn16s(tmp_path, capsys):
 def test_imports_that_would_half_load_are_refused(tmp_path):
     from torch_fcn import reference_net
 
+    from fcn_jax.train.init_from import InitError
     from fcn_jax.weights import from_torchfcn
-    from fcn_jax.weights.init_from import InitError
 
     state = {k: v.numpy() for k, v in reference_net("fcn8s", 5, 1 / 16).state_dict().items()}
     for layer in ("score_pool3", "upscore8"):  # the file is an FCN-8s: nothing may start fresh

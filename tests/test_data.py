@@ -8,7 +8,7 @@ from fcn_jax.data.datasets import DatasetNotReady, open_dataset
 from fcn_jax.data.stream import read_options, train_batches
 from fcn_jax.data.synthetic import CLASS_NAMES, MEAN_RGB, SyntheticScenes
 from fcn_jax.data.transforms import model_input, preprocess
-from fcn_jax.predict.viz import label_png, palette
+from fcn_jax.viz import label_png, palette
 
 
 def test_scenes_are_deterministic_varied_and_cover_every_class():

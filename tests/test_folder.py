@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from fcn_jax.data.folder import FolderError, open_folder
-from fcn_jax.predict.viz import label_png
+from fcn_jax.viz import label_png
 
 RNG = np.random.default_rng(0)
 

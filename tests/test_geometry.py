@@ -16,8 +16,8 @@ from fcn_jax.geometry import (
     Window,
     crop_offset,
 )
-from fcn_jax.geometry.report import geometry_table
 from fcn_jax.models import ALIGNMENTS, ARCHS, build
+from fcn_jax.models.report import geometry_table
 
 
 def test_composition_rule_is_the_papers():
@@ -160,9 +160,9 @@ def test_a_dilated_window_is_the_composition_rule_with_its_effective_kernel():
 def test_dilated_convolutions_see_what_the_algebra_predicts():
     from functools import partial
 
-    from fcn_jax.geometry.report import geometry_table, verify
     from fcn_jax.models import Classifier
     from fcn_jax.models.layers import Conv, MaxPool
+    from fcn_jax.models.report import geometry_table, verify
 
     def trunk():
         return (

@@ -10,7 +10,7 @@ from PIL import Image
 from fcn_jax import cli
 from fcn_jax.data.datasets import open_dataset
 from fcn_jax.data.prepared import DatasetNotReady
-from fcn_jax.predict.viz import label_png
+from fcn_jax.viz import label_png
 
 RNG = np.random.default_rng(0)
 

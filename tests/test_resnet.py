@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fcn_jax.geometry.report import geometry_table, verify
 from fcn_jax.models import build
+from fcn_jax.models.report import geometry_table, verify
 from fcn_jax.weights import from_torchvision_resnet, import_layers
 from fcn_jax.weights.naming import resnet_layers
 

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from fcn_jax.geometry import GeometryError, chain
 from fcn_jax.geometry.footprint import check_units, measure_supports, probe_units
-from fcn_jax.geometry.report import verify
 from fcn_jax.models import ALIGNMENTS, ARCHS, build
 from fcn_jax.models.layers import Conv, Deconv, MaxPool
+from fcn_jax.models.report import verify
 
 NARROW = 1 / 64
 

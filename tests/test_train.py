@@ -15,10 +15,10 @@ from fcn_jax.data.datasets import open_dataset
 from fcn_jax.data.stream import train_batches
 from fcn_jax.models import build
 from fcn_jax.train.checkpoint import CheckpointMismatch, Checkpoints, restore_params
+from fcn_jax.train.init_from import read_source
 from fcn_jax.train.loop import train_and_evaluate
 from fcn_jax.train.optim import make_optimizer
 from fcn_jax.train.step import init_state, make_train_step
-from fcn_jax.weights.init_from import read_source
 from fcn_jax.weights.surgery import transplant
 
 

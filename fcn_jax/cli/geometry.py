@@ -12,7 +12,7 @@ VERIFY_WIDTH = 1 / 64
 
 
 def run_geometry(args: argparse.Namespace) -> int:
-    from fcn_jax.geometry import report
+    from fcn_jax.models import report
 
     height, width = args.size if len(args.size) == 2 else args.size * 2
     module = build(args.arch, 21, align=args.align)
@@ -46,8 +46,9 @@ def run_geometry(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace, height: int, width: int) -> None:
-    from fcn_jax.geometry.footprint import measure_supports, traces
-    from fcn_jax.predict.viz import footprint_image
+    from fcn_jax.geometry.footprint import measure_supports
+    from fcn_jax.models.report import traces
+    from fcn_jax.viz import footprint_image
 
     narrow = build(args.arch, 1, align=args.align, width=VERIFY_WIDTH)
     trace = traces(narrow, height, width)[args.layer]

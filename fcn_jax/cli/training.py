@@ -51,11 +51,11 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
     from fcn_jax.data.datasets import DatasetNotReady
     from fcn_jax.data.folder import FolderError
     from fcn_jax.train.checkpoint import CheckpointError, CheckpointMismatch
+    from fcn_jax.train.init_from import InitError
     from fcn_jax.train.interrupt import TrainingInterrupted
     from fcn_jax.train.loop import train_and_evaluate
     from fcn_jax.train.parallel import start_distributed, wants_distributed
     from fcn_jax.weights.bundle import BundleError
-    from fcn_jax.weights.init_from import InitError
 
     if wants_distributed(args.coordinator, args.num_processes, args.process_id):
         start_distributed(args.coordinator, args.num_processes, args.process_id)

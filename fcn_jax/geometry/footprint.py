@@ -3,8 +3,8 @@
 The net is made linear and positive for the measurement: every kernel is set to 1 / its fan-in
 (positive, and a pull-back keeps its size through 100 layers), every other parameter to 1;
 ReLU, LRN, batch norm and dropout become the identity, max pooling sum pooling over the same
-windows
-(through :func:`flax.linen.intercept_methods`, so the model code is the one users run). A
+windows, as each layer class declares in its ``linear_stand_in`` (through
+:func:`flax.linen.intercept_methods`, so the model code is the one users run). A
 cotangent of ones on all channels of a unit, pulled back with :func:`jax.vjp`, is then strictly
 positive on every input pixel the unit can see and exactly zero elsewhere: its support.
 """
@@ -19,23 +19,18 @@ import numpy as np
 from flax import linen as nn
 
 from fcn_jax.geometry import Trace
-from fcn_jax.models.fcn import trace_layers
-from fcn_jax.models.layers import LRN, BatchNorm, Dropout, MaxPool, ReLU
 
 
 def _linearize(next_fun, args, kwargs, context):
-    module = context.module
-    if context.method_name == "__call__":
-        if isinstance(module, ReLU | LRN | Dropout | BatchNorm):
-            return args[0]
-        if isinstance(module, MaxPool):
-            return module.reduce(args[0], 0.0, jax.lax.add)
+    """A layer's linear stand-in, as its class declares it (``linear_stand_in``): "identity"
+    (ReLU, LRN, batch norm, dropout), or "sum_pool" (max pooling: the same windows summed,
+    through the layer's own ``reduce``); any other module runs as it is."""
+    stand_in = getattr(type(context.module), "linear_stand_in", None)
+    if context.method_name == "__call__" and stand_in == "identity":
+        return args[0]
+    if context.method_name == "__call__" and stand_in == "sum_pool":
+        return context.module.reduce(args[0], 0.0, jax.lax.add)
     return next_fun(*args, **kwargs)
-
-
-def traces(module: nn.Module, height: int, width: int) -> dict[str, Trace]:
-    """The geometry the forward pass derives for every named layer, at an input size."""
-    return {t.name: t.trace for t in trace_layers(module, height, width)}
 
 
 Probe = tuple[str, tuple[int, int]]  # (layer name or 'output', unit (i, j))

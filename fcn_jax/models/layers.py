@@ -77,6 +77,8 @@ class Conv(nn.Module):
 class MaxPool(nn.Module):
     """Max pooling with Caffe's rounding: the output size is rounded up (``ceil=True``)."""
 
+    linear_stand_in = "sum_pool"  # in the footprint measurement (geometry.footprint)
+
     kernel: int
     stride: int
     pad: int = 0
@@ -211,6 +213,8 @@ class BatchNorm(nn.BatchNorm):
     ``trainable``; otherwise the running statistics, as at test time (frozen batch norm, usual
     when fine-tuning with small batches)."""
 
+    linear_stand_in = "identity"  # in the footprint measurement (geometry.footprint)
+
     trainable: bool = False
     momentum: float = 0.9
     op = None
@@ -268,6 +272,7 @@ class Sum(nn.Module):
 
 
 class ReLU(nn.Module):
+    linear_stand_in = "identity"  # in the footprint measurement (geometry.footprint)
     op = None
 
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -277,6 +282,8 @@ class ReLU(nn.Module):
 
 class Dropout(nn.Module):
     """Caffe-style inverted dropout; active only when ``train`` (needs the 'dropout' rng)."""
+
+    linear_stand_in = "identity"  # in the footprint measurement (geometry.footprint)
 
     rate: float = 0.5
     op = None
@@ -290,6 +297,8 @@ class Dropout(nn.Module):
 
 class LRN(nn.Module):
     """Caffe's local response normalisation across channels: x / (k + a/n sum x^2)^b."""
+
+    linear_stand_in = "identity"  # in the footprint measurement (geometry.footprint)
 
     size: int = 5
     alpha: float = 1e-4

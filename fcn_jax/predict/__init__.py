@@ -1,1 +1,1 @@
-"""Whole-image prediction (``segment``) and the pictures made from it (``viz``)."""
+"""Whole-image prediction from a trained workdir or converted weights (``segment``)."""

@@ -19,7 +19,7 @@ from PIL import Image
 from fcn_jax.data.preprocessing import Normalisation, caffe
 from fcn_jax.data.transforms import model_input
 from fcn_jax.models import CLASSIFIERS, build_from
-from fcn_jax.predict.viz import heatmap, label_png, overlay
+from fcn_jax.viz import heatmap, label_png, overlay
 
 if TYPE_CHECKING:
     from fcn_jax.train.spec import RunSpec

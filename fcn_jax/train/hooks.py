@@ -19,7 +19,6 @@ from typing import Any
 import jax
 import numpy as np
 
-from fcn_jax.predict.viz import tile
 from fcn_jax.train.checkpoint import Checkpoints
 from fcn_jax.train.interrupt import StopSignals, TrainingInterrupted
 from fcn_jax.train.parallel import (
@@ -31,6 +30,7 @@ from fcn_jax.train.parallel import (
 )
 from fcn_jax.train.runlog import PaddingCount, RunLog
 from fcn_jax.train.step import evaluate, variables_of
+from fcn_jax.viz import tile
 
 
 @dataclass(frozen=True)

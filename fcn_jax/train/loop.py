@@ -35,6 +35,7 @@ from fcn_jax.train.hooks import (
     finite_loss,
     periodic_work,
 )
+from fcn_jax.train.init_from import source_preprocessing
 from fcn_jax.train.interrupt import StopSignals
 from fcn_jax.train.optim import make_optimizer
 from fcn_jax.train.parallel import DataParallel, data_parallel
@@ -42,7 +43,6 @@ from fcn_jax.train.runlog import PaddingCount, RunLog, progress_bar
 from fcn_jax.train.spec import RunSpec, model_from
 from fcn_jax.train.start import initialised, resumed
 from fcn_jax.train.step import init_state, make_train_step
-from fcn_jax.weights.init_from import source_preprocessing
 
 DATA_FIELDS = ("seed", "batch_size", "sampling")  # a resumed run must keep these
 DATASET_FIELDS = ("dataset", "seed", "num_train", "num_val", "image_sizes", "on_error", "data_dir")

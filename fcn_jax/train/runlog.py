@@ -19,7 +19,7 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 from fcn_jax.data.labels import VOID
-from fcn_jax.predict.viz import learning_curve
+from fcn_jax.viz import learning_curve
 
 
 class RunLog:

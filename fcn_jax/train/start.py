@@ -6,9 +6,9 @@ from __future__ import annotations
 import jax
 
 from fcn_jax.train.checkpoint import Checkpoints, check_same_net
+from fcn_jax.train.init_from import initialise
 from fcn_jax.train.parallel import DataParallel
 from fcn_jax.train.step import variables_of
-from fcn_jax.weights.init_from import initialise
 
 
 def check_resumable(saved: dict | None, wanted: dict, workdir) -> None:

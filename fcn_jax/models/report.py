@@ -8,7 +8,7 @@ from fractions import Fraction
 from flax import linen as nn
 
 from fcn_jax.geometry import Shift, Trace, Upsample, Window
-from fcn_jax.geometry.footprint import Check, check_units, probe_units, traces
+from fcn_jax.geometry.footprint import Check, check_units, probe_units
 from fcn_jax.models.fcn import trace_layers
 from fcn_jax.models.layers import Crop
 
@@ -16,6 +16,11 @@ from fcn_jax.models.layers import Crop
 def number(x: Fraction) -> int | float:
     """A Fraction as a JSON number: int when integral."""
     return int(x) if x.denominator == 1 else float(x)
+
+
+def traces(module: nn.Module, height: int, width: int) -> dict[str, Trace]:
+    """The geometry the forward pass derives for every named layer, at an input size."""
+    return {t.name: t.trace for t in trace_layers(module, height, width)}
 
 
 def geometry_table(module: nn.Module, height: int, width: int) -> dict:
