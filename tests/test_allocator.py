@@ -184,6 +184,7 @@ def test_auto_keeps_freed_memory_only_when_crops_fix_the_batch_shape():
         keeps_freed_memory("yes", 0)
 
 
+@pytest.mark.slow
 @GLIBC
 def test_a_step_returns_with_its_temporaries_freed_where_freed_memory_is_kept():
     # dispatched asynchronously, 11 of 40 such steps returned before the runtime had freed

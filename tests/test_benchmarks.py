@@ -227,6 +227,7 @@ def test_the_table_reads_in_milliseconds_where_calls_take_milliseconds():
     assert "ours (s) | PyTorch (s)" in on_cpu and "| 4.021 | 8.866 | 2.20x" in on_cpu
 
 
+@pytest.mark.slow
 def test_archs_keeps_the_rows_of_a_run_stopped_part_way(tmp_path, monkeypatch):
     from benchmarks import archs
 
@@ -251,6 +252,7 @@ def test_archs_keeps_the_rows_of_a_run_stopped_part_way(tmp_path, monkeypatch):
         assert row[f"{task}_images_per_s"] == pytest.approx(250.0)
 
 
+@pytest.mark.slow
 def test_freed_memory_runs_each_setting_in_a_process_of_its_own(tmp_path):
     """Every setting in a fresh process, every shape a row; with freed memory kept a shape's
     steps reuse pages instead of faulting in fresh ones, and this process keeps glibc's

@@ -134,6 +134,7 @@ def test_an_at_once_scale_that_differs_is_an_error(tmp_path):
         from_caffemodel(write(tmp_path, caffemodel(layers), "b.caffemodel"), "fcn8s-atonce")
 
 
+@pytest.mark.slow
 def test_sift_flow_two_heads_are_found_by_their_suffixes(tmp_path):
     heads = (("sem", 33), ("geo", 3))
     module = build("fcn16s", 1, width=1 / 16, heads=heads)
@@ -160,6 +161,7 @@ def test_sift_flow_two_heads_are_found_by_their_suffixes(tmp_path):
         np.testing.assert_array_equal(got[name]["kernel"], params[name]["kernel"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stride", [32, 16, 8])
 def test_fcn_googlenet_from_a_caffemodel_gives_the_torch_logits(tmp_path, stride):
     from torch_googlenet import TorchGoogLeNetFCN, caffe_names
@@ -181,6 +183,7 @@ def test_fcn_googlenet_from_a_caffemodel_gives_the_torch_logits(tmp_path, stride
         assert np.abs(ours - ref).max() <= 1e-5 * np.abs(ref).max()
 
 
+@pytest.mark.slow
 def test_bvlc_googlenet_becomes_fcn32s_without_its_classifiers(tmp_path):
     from torch_googlenet import TorchGoogLeNetFCN, caffe_names
 

@@ -149,6 +149,7 @@ def test_a_broken_weights_directory_is_named(tmp_path):
         load_bundle(tmp_path / "elsewhere")
 
 
+@pytest.mark.slow
 def test_init_from_converted_weights_trains_with_their_preprocessing(tmp_path, capsys):
     config = tiny_config(total_steps=1, eval_every=1, checkpoint_every=1)
     module = build(config.arch, 6, width=config.width)

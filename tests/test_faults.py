@@ -33,6 +33,7 @@ def wait_for_step(workdir, step: int, process, timeout: float = 300) -> None:
     raise TimeoutError(f"no step {step} in {metrics}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_training_with_a_checkpoint(tmp_path, signum):
     flags = tiny_flags(total_steps=1000, checkpoint_every=1000, eval_every=1000)
@@ -76,6 +77,7 @@ def test_sigkill_mid_save_leaves_the_last_complete_checkpoint(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("2")]  # cleaned up
 
 
+@pytest.mark.slow
 def test_a_run_killed_at_any_moment_resumes_to_the_same_parameters(trained, tmp_path):
     reference, _ = trained  # the same run, never interrupted
     flags = tiny_flags(checkpoint_every=1)
@@ -90,6 +92,7 @@ def test_a_run_killed_at_any_moment_resumes_to_the_same_parameters(trained, tmp_
     jax.tree.map(np.testing.assert_array_equal, restore_params(tmp_path), restore_params(reference))
 
 
+@pytest.mark.slow
 def test_a_full_disk_at_save_time_is_a_clear_error_and_loses_nothing(trained, tmp_path):
     workdir, _ = trained
     run = tmp_path / "run"

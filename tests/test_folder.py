@@ -134,6 +134,7 @@ def test_split_files_and_empty_folders(tmp_path):
         open_folder(tmp_path)
 
 
+@pytest.mark.slow
 def test_train_and_eval_on_a_folder_from_the_command_line(tmp_path, capsys):
     from fcn_jax import cli
 

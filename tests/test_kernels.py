@@ -177,6 +177,7 @@ def test_the_net_carries_its_policy_and_descriptions_without_one_are_auto():
     assert build_from({"arch": "fcn8s", "num_classes": 3}).kernels == "auto"  # older runs
 
 
+@pytest.mark.slow
 def test_a_net_under_xla_runs_only_xlas_convolutions_and_computes_what_auto_does():
     # width 1/8: conv4 and conv5 have 64 x 64 channel pairs, so on the CPU "auto" takes
     # Winograd there, the banded gradient, im2col (fc6), products (1x1) and phase deconvolutions

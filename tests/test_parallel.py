@@ -47,6 +47,7 @@ def train_three_steps(mode: str, devices: int, normalize: str) -> dict:
     return jax.device_get(parallel.canonical(state).params)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("normalize", ["mean", "sum"])
 def test_sharding_and_pmap_equal_one_device(normalize):
     one = train_three_steps("sharding", 1, normalize)
@@ -82,6 +83,7 @@ def test_a_checkpoint_moves_between_device_counts(tmp_path, saved_on, restored_o
     jax.tree.map(np.testing.assert_array_equal, jax.device_get(restored), state)
 
 
+@pytest.mark.slow
 def test_a_run_resumes_on_another_number_of_devices(trained, tmp_path):
     workdir, _ = trained  # trained with batch 2 on 2 of the 8 devices; go on with 1
     run = tmp_path / "run"

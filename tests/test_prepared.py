@@ -259,6 +259,7 @@ def test_nyud_colour_depth_hha_and_40_classes(tmp_path):
     assert test["hha"].shape == (6, 7, 3)
 
 
+@pytest.mark.slow
 def test_early_fusion_trains_on_four_channels(tmp_path, capsys):
     import jax
 
@@ -276,6 +277,7 @@ def test_early_fusion_trains_on_four_channels(tmp_path, capsys):
     assert cli.main(["eval", "--workdir", str(workdir), "--json"]) == 0
 
 
+@pytest.mark.slow
 def test_late_fusion_trains_one_stream_per_input(tmp_path):
     import jax
 

@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 from torch_resnet import random_fcn_resnet  # noqa: E402
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("depth", [50, 101])
 def test_torchvision_fcn_resnet_weights_give_its_logits(depth):
     net = random_fcn_resnet(depth, 5, 1 / 16, seed=depth)
@@ -32,6 +33,7 @@ def test_torchvision_fcn_resnet_weights_give_its_logits(depth):
             assert np.abs(np.asarray(ours[key]) - r).max() <= 1e-5 * np.abs(r).max()
 
 
+@pytest.mark.slow
 def test_imagenet_resnet_weights_start_an_fcn_with_fresh_heads():
     net = random_fcn_resnet(50, 5, 1 / 16, aux=False)
     state = {k.removeprefix("backbone."): v.numpy() for k, v in net.state_dict().items()
@@ -65,6 +67,7 @@ def test_dilated_resnet_geometry_by_hand_and_by_autodiff():
     assert len(checks) >= 15 and all(c.ok for c in checks)
 
 
+@pytest.mark.slow
 def test_batch_norm_statistics_train_or_stay_frozen_and_are_checkpointed(tmp_path, capsys):
     from tiny_run import tiny_config
 
@@ -89,6 +92,7 @@ def test_batch_norm_statistics_train_or_stay_frozen_and_are_checkpointed(tmp_pat
     jax.tree.map(np.testing.assert_array_equal, after, stats)  # copied, then left alone
 
 
+@pytest.mark.slow
 def test_the_auxiliary_loss_is_added_with_its_weight():
     import optax
 

@@ -77,6 +77,7 @@ def layer(draw):
     return kind, k, s, draw(st.integers(0, k - 1)), False
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(layer(), min_size=1, max_size=5), st.integers(1, 30), st.integers(1, 30))
 def test_random_stacks_see_exactly_their_predicted_boxes(layers, height, width):

@@ -89,6 +89,7 @@ def pool5_of(pad, params, image):
     return np.asarray(state["intermediates"]["pool5"]["__call__"][0][0])
 
 
+@pytest.mark.slow
 def test_on_its_own_input_size_the_conv_net_is_the_classifier(classifier_weights):
     w6, w7, w8, (b6, b7, b8) = classifier_weights
     params = params_for(1, 224, classifier_weights)

@@ -42,10 +42,10 @@ def numpy_mean_iu(labels: list[np.ndarray], predictions: list[np.ndarray], class
 def test_the_final_scores_are_those_of_the_saved_net_on_the_val_images(trained, tmp_path):
     # The run's mean IU against one counted here from the saved net's predictions (fcn-jax
     # predict, as a user gets them) and the val labels, with no code of the metrics module.
-    from fcn_jax.train.spec import dataset_options
+    from fcn_jax.train.loop import dataset_from
 
     workdir, result = trained
-    val = open_dataset("synthetic", **dataset_options(tiny_config())).val
+    val = dataset_from(tiny_config()).val
     assert len(val) == 3
     paths = []
     for k, example in enumerate(val):
@@ -95,6 +95,7 @@ def test_eval_and_predict_commands(trained, capsys, tmp_path):
     assert (out / "scene_overlay.png").exists()
 
 
+@pytest.mark.slow
 def test_a_run_resumed_after_a_crash_ends_in_the_same_state(trained, tmp_path):
     workdir, _ = trained
     final = restore_params(workdir)
@@ -130,6 +131,7 @@ def test_loss_goes_down_on_a_fixed_batch():
     assert losses[-1] < 0.7 * losses[0], losses
 
 
+@pytest.mark.slow
 def test_init_from_a_trained_stage(trained, tmp_path, capsys):
     workdir, _ = trained
     train_and_evaluate(tiny_config(arch="fcn16s", total_steps=1, init_from=str(workdir)), tmp_path)
@@ -162,6 +164,7 @@ def test_a_workdir_of_another_net_is_refused_by_name(trained, tmp_path):
         train_and_evaluate(tiny_config(arch="fcn32s", total_steps=6), other)
 
 
+@pytest.mark.slow
 def test_a_non_finite_loss_stops_without_touching_the_checkpoints(trained, tmp_path):
     workdir, _ = trained
     run = tmp_path / "run"
@@ -176,6 +179,7 @@ def test_a_non_finite_loss_stops_without_touching_the_checkpoints(trained, tmp_p
     jax.tree.map(np.testing.assert_array_equal, restore_params(run, "best"), restore_params(run, 4))
 
 
+@pytest.mark.slow
 def test_bfloat16_and_remat_train_the_same_net():
     dataset = open_dataset("synthetic", num_train=4)
     model = build("fcn8s", dataset.num_classes, align="same", width=1 / 32)
@@ -201,6 +205,7 @@ def test_bfloat16_and_remat_train_the_same_net():
         make_train_step(model, tx, dtype="float16")
 
 
+@pytest.mark.slow
 def test_a_checkpoint_written_before_model_state_existed_still_resumes(trained, tmp_path):
     from flax import struct
 
@@ -239,6 +244,7 @@ def test_a_checkpoint_written_before_model_state_existed_still_resumes(trained, 
     jax.tree.map(np.testing.assert_array_equal, restore_params(old), restore_params(workdir))
 
 
+@pytest.mark.slow
 def test_the_step_updates_donated_weights_where_they_lie():
     """XLA's CPU compiler by default copied every kernel that the backward pass reads before
     updating it in place (537 MB per FCN-8s step, 142 MiB more temporaries at 500x500): the

@@ -38,6 +38,7 @@ def test_same_logits_as_the_torch_reference(arch):
         )
 
 
+@pytest.mark.slow
 def test_full_width_fcn8s_matches_at_a_small_input():
     net = reference_net("fcn8s", 21, 1)
     params = from_torchfcn(net.state_dict(), "fcn8s")
