@@ -203,3 +203,13 @@ def test_a_net_under_xla_runs_only_xlas_convolutions_and_computes_what_auto_does
     np.testing.assert_allclose(logits_auto, logits_xla, rtol=1e-4, atol=1e-4 * scale)
     for a, b in zip(jax.tree.leaves(grad_auto), jax.tree.leaves(grad_xla), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * float(jnp.abs(b).max()))
+
+
+def test_an_unknown_kernels_setting_is_one_line_naming_it(tmp_path):
+    from fcn_jax import cli
+
+    with pytest.raises(SystemExit) as stopped:  # its message is what the user sees, one line
+        cli.main(["train", "--workdir", str(tmp_path), "--config.kernels=fast"])
+    assert str(stopped.value) == (
+        "fcn-jax train: config.kernels='fast': unknown; choose one of auto, xla"
+    )

@@ -21,6 +21,7 @@ from fcn_jax.data.datasets import open_dataset
 from fcn_jax.data.stream import train_batches
 from fcn_jax.data.transforms import INPUTS, model_input
 from fcn_jax.kernels.allocator import ReleaseOnNewShape
+from fcn_jax.kernels.choice import KERNELS
 from fcn_jax.models import ARCHS, CLASSIFIERS, layer_types
 from fcn_jax.models.layers import Deconv
 from fcn_jax.train.checkpoint import Checkpoints, check_writable
@@ -61,6 +62,10 @@ def supported(config) -> tuple[str, tuple[str, ...]]:
     if inputs not in INPUTS:
         raise NotImplementedError(
             f"config.input={inputs!r}: unknown; inputs available: {', '.join(INPUTS)}"
+        )
+    if config.kernels not in KERNELS:
+        raise NotImplementedError(
+            f"config.kernels={config.kernels!r}: unknown; choose one of {', '.join(KERNELS)}"
         )
     if config.arch in CLASSIFIERS:
         raise NotImplementedError(
