@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from fcn_jax.cli.training import restore
 
@@ -20,6 +21,7 @@ def run_predict(args: argparse.Namespace) -> int:
         except BundleError as err:
             raise SystemExit(f"fcn-jax predict: {err}") from err
     else:
+        check_workdir(args.workdir, args.checkpoint)
         spec, model, variables, _ = restore(args.workdir, args.checkpoint)
         if spec.inputs != "color":
             raise SystemExit(
@@ -33,17 +35,36 @@ def run_predict(args: argparse.Namespace) -> int:
         if args.depth and args.hha:
             raise ValueError("give --depth or --hha, not both")
         others = args.depth or args.hha
-        written = predict.predict_images(predictor, args.images, args.out, args.heatmap, others)
+        for path in predict.predictions(predictor, args.images, args.out, args.heatmap, others):
+            print(path, flush=True)  # each as it is written: a later failure keeps the list
     except ValueError as err:
         raise SystemExit(f"fcn-jax predict: {err}") from err
-    for path in written:
-        print(path)
+    except OSError as err:  # writing: a full disk, a read-only directory
+        raise SystemExit(f"fcn-jax predict: cannot write {err.filename}: {err.strerror}") from err
     return 0
+
+
+CHECKPOINTS = ("best", "latest")
+
+
+def check_workdir(workdir: str, which: str) -> None:
+    """A training workdir and a checkpoint name, refused in one line before Orbax reads them."""
+    if not (which in CHECKPOINTS or which.isdigit()):
+        raise SystemExit(f"fcn-jax predict: --checkpoint must be best, latest or a step "
+                         f"number, got {which!r}")  # fmt: skip
+    path = Path(workdir)
+    if not path.is_dir():
+        what = "not a directory" if path.exists() else "no such directory"
+        raise SystemExit(f"fcn-jax predict: --workdir {workdir}: {what}")
+    if not (path / "checkpoints").is_dir():
+        raise SystemExit(f"fcn-jax predict: --workdir {workdir}: no checkpoints/ directory; "
+                         "not a training run (fcn-jax train --workdir writes one)")  # fmt: skip
 
 
 def run_convert(args: argparse.Namespace) -> int:
     from fcn_jax.weights import convert, save_bundle
 
+    check_convert_out(args.source, args.out)
     keep = None
     if args.keep_classes:
         try:
@@ -65,7 +86,12 @@ def run_convert(args: argparse.Namespace) -> int:
             raise SystemExit(f"fcn-jax convert: --class-names lists {len(names)} names for "
                              f"{meta['num_classes']} classes")  # fmt: skip
         meta["class_names"] = names
-    save_bundle(args.out, params, meta, done.batch_stats)
+    try:
+        save_bundle(args.out, params, meta, done.batch_stats)
+    except OSError as err:
+        raise SystemExit(
+            f"fcn-jax convert: cannot write {err.filename or args.out}: {err.strerror}"
+        ) from err
     print(f"{args.format} {args.source} -> {args.out} ({meta['arch']}, "
           f"{meta['num_classes']} classes, width {meta['width']:g})")  # fmt: skip
     shown = ", ".join(done.copied[:12]) + (", ..." if len(done.copied) > 12 else "")
@@ -85,3 +111,19 @@ def run_convert(args: argparse.Namespace) -> int:
             f"{' per stream' if meta.get('streams') else ''})"
         )
     return 0
+
+
+def check_convert_out(source: str, out: str) -> None:
+    """``--out`` must be a directory (or not exist yet) whose files are not the source."""
+    from fcn_jax.weights.bundle import FILES
+
+    directory = Path(out)
+    if directory.exists() and not directory.is_dir():
+        raise SystemExit(f"fcn-jax convert: --out {out} is a file, not a directory")
+    for name in FILES:
+        target = directory / name
+        if Path(source).resolve() == target.resolve() or (
+            target.exists() and Path(source).exists() and target.samefile(source)
+        ):
+            raise SystemExit(f"fcn-jax convert: writing {target} would overwrite the source "
+                             f"{source}: choose another --out directory")  # fmt: skip

@@ -8,7 +8,7 @@ map of that class (``*_heat_<class>.png`` over the image, ``.npy`` at the net's 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -19,6 +19,8 @@ from PIL import Image
 from fcn_jax.data.preprocessing import Normalisation, caffe
 from fcn_jax.data.transforms import model_input
 from fcn_jax.models import CLASSIFIERS, build_from
+from fcn_jax.predict import outputs
+from fcn_jax.predict.images import read_depth, read_rgb
 from fcn_jax.viz import heatmap, label_png, overlay
 
 if TYPE_CHECKING:
@@ -82,24 +84,37 @@ def class_index(which: str, count: int, names: Sequence[str] | None) -> int:
 OTHER_INPUTS = {"color+depth": "depth", "color|hha": "hha"}  # what a NYUD fusion net also takes
 
 
-def read_image(path: Path, what: str, rgb: bool = True) -> np.ndarray:
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB") if rgb else image)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"cannot read {what} {path}: {err}") from err
+def _inputs_of(predictor: Predictor, path: Path, second: Path | None, other: str | None):
+    """(the colour image, the net's input) of one image and its depth or HHA image."""
+    rgb = read_rgb(path, "image")
+    if other is None:
+        return rgb, predictor.normalisation.apply(rgb)
+    extra = read_depth(second) if other == "depth" else read_rgb(second, "HHA image")
+    if extra.shape[:2] != rgb.shape[:2]:
+        raise ValueError(f"{second} is {extra.shape[1]}x{extra.shape[0]} pixels, "
+                         f"{path} {rgb.shape[1]}x{rgb.shape[0]}")  # fmt: skip
+    return rgb, model_input({"image": rgb, other: extra}, predictor.inputs, predictor.means)
 
 
-def predict_images(
+def _semantic(logits):
+    if isinstance(logits, dict):  # several heads: the first is the semantic one
+        return next(iter(logits.values()))
+    return logits
+
+
+def predictions(
     predictor: Predictor,
     images: Sequence[str | Path],
     out: str | Path,
     heat: str | None = None,
     others: Sequence[str | Path] = (),
-) -> list[Path]:
+) -> Iterator[Path]:
     """Write label PNGs and overlays (and heatmaps of class ``heat``) for ``images`` into
-    ``out``; returns the files written. A NYUD fusion net takes a second image per colour
-    image, ``others``: its depth PNG (early fusion) or HHA image (late fusion)."""
+    ``out``, yielding each file as it is written. A NYUD fusion net takes a second image per
+    colour image, ``others``: its depth PNG (early fusion) or HHA image (late fusion).
+
+    Nothing is written when an output would overwrite an input or another output of the call
+    (:mod:`.outputs`); an unreadable image stops the call after the files of those before it."""
     other = OTHER_INPUTS.get(predictor.inputs)
     if (other is None and others) or (other and len(others) != len(images)):
         need = f"one --{other} image per colour image" if other else "no --depth or --hha"
@@ -110,35 +125,35 @@ def predict_images(
             "a convolutionalized classifier gives coarse class scores, not labels: "
             "pass a heatmap class (--heatmap CLASS)"
         )
-    model, variables = predictor.model, predictor.variables
-    forward = jax.jit(model.apply)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for k, path in enumerate(map(Path, images)):
-        rgb = read_image(path, "image")
-        if other is None:
-            x = predictor.normalisation.apply(rgb)
-        else:
-            second = read_image(Path(others[k]), f"{other} image", rgb=other == "hha")
-            if second.shape[:2] != rgb.shape[:2]:
-                raise ValueError(f"{others[k]} is {second.shape[1]}x{second.shape[0]} pixels, "
-                                 f"{path} {rgb.shape[1]}x{rgb.shape[0]}")  # fmt: skip
-            x = model_input({"image": rgb, other: second}, predictor.inputs, predictor.means)
-        logits = forward(variables, x[None])
-        if isinstance(logits, dict):  # several heads: the first is the semantic one
-            logits = next(iter(logits.values()))
-        logits = np.asarray(logits[0])
-        if heat is not None:  # checked before anything is written
-            k = class_index(heat, logits.shape[-1], predictor.class_names)
+    images, others = [Path(p) for p in images], [Path(p) for p in others]
+    pairs = list(zip(images, others or [None] * len(images), strict=True))
+    forward = jax.jit(predictor.model.apply)
+    first = _inputs_of(predictor, *pairs[0], other)
+    k = None
+    if heat is not None:  # the class, and so the file names, known before anything is written
+        shape = _semantic(jax.eval_shape(forward, predictor.variables, first[1][None])).shape
+        k = class_index(heat, shape[-1], predictor.class_names)
+    planned = outputs.plan(images, Path(out), not predictor.classifier, k)
+    outputs.check(planned, images, [*images, *others])
+    outputs.output_directory(out)
+    for n, (path, second) in enumerate(pairs):
+        rgb, x = first if n == 0 else _inputs_of(predictor, path, second, other)
+        logits = np.asarray(_semantic(forward(predictor.variables, x[None]))[0])
+        files = iter(planned[n])
         if not predictor.classifier:
             label = logits.argmax(-1)
-            label_png(label).save(target := out / f"{path.stem}.png")
-            Image.fromarray(overlay(rgb, label)).save(out / f"{path.stem}_overlay.png")
-            written += [target, out / f"{path.stem}_overlay.png"]
-        if heat is not None:
+            label_png(label).save(target := next(files))
+            yield target
+            Image.fromarray(overlay(rgb, label)).save(target := next(files))
+            yield target
+        if k is not None:
             score = np.asarray(jax.nn.softmax(logits, axis=-1))[..., k]
-            np.save(out / f"{path.stem}_heat_{k}.npy", score)
-            Image.fromarray(heatmap(rgb, score)).save(target := out / f"{path.stem}_heat_{k}.png")
-            written += [out / f"{path.stem}_heat_{k}.npy", target]
-    return written
+            np.save(target := next(files), score)
+            yield target
+            Image.fromarray(heatmap(rgb, score)).save(target := next(files))
+            yield target
+
+
+def predict_images(predictor: Predictor, images, out, heat=None, others=()) -> list[Path]:
+    """:func:`predictions`, all of them; returns the files written."""
+    return list(predictions(predictor, images, out, heat, others))

@@ -21,6 +21,7 @@ import numpy as np
 from fcn_jax.data.preprocessing import from_json
 
 PARAMS, META, STATS = "params.npz", "weights.json", "batch_stats.npz"
+FILES = (PARAMS, META, STATS)  # what a write may replace
 FORMAT = "fcn-jax weights"
 REQUIRED = ("arch", "num_classes", "width", "preprocessing")
 ID = "__bundle_id__"  # in each .npz, beside the arrays; 'bundle_id' in weights.json
@@ -102,12 +103,19 @@ def save_bundle(
 def load_meta(directory: str | Path) -> dict:
     """The metadata of a weights directory, ``preprocessing`` as a :class:`Normalisation`."""
     path = Path(directory) / META
+    if Path(directory).exists() and not Path(directory).is_dir():
+        raise BundleError(f"{directory}: a file, not a converted-weights directory")
     try:
         meta = json.loads(path.read_text())
     except FileNotFoundError as err:
         raise BundleError(f"{directory}: no {META}; not a converted-weights directory") from err
-    except READ_ERRORS as err:
-        raise BundleError(f"{path}: cannot read it: {err}") from err
+    except json.JSONDecodeError as err:
+        raise BundleError(f"{path}: cannot read it: not JSON (line {err.lineno} column "
+                          f"{err.colno})") from err  # fmt: skip
+    except UnicodeDecodeError as err:
+        raise BundleError(f"{path}: cannot read it: not a text file") from err
+    except OSError as err:
+        raise BundleError(f"{path}: cannot read it: {err.strerror}") from err
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise BundleError(f"{path}: not an fcn-jax weights file (no format {FORMAT!r})")
     missing = [k for k in REQUIRED if k not in meta]
@@ -136,11 +144,12 @@ def load_batch_stats(directory: str | Path) -> dict:
 
 def _arrays(path: Path, meta: dict) -> dict:
     """The tree in an .npz of the bundle, checked to come from the same write as ``meta``."""
+    from fcn_jax.weights.files import problem, read_npz  # files -> assign -> this module
+
     try:
-        with np.load(path, allow_pickle=False) as data:
-            flat = {k: data[k] for k in data.files}
+        flat = read_npz(path)
     except READ_ERRORS as err:
-        raise BundleError(f"{path}: cannot read it: {err}") from err
+        raise BundleError(f"{path}: cannot read it: {problem(path, err)}") from err
     written = str(flat.pop(ID, ""))
     if written != meta.get("bundle_id", written):
         raise BundleError(f"{path} and {META} come from two different writes (an interrupted "
