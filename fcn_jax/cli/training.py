@@ -33,8 +33,10 @@ def load_config(overrides: list[str]):
     except (AttributeError, KeyError) as err:
         raise SystemExit(f"fcn-jax train: {unknown_field(overrides, err)}") from err
     except (flags.Error, TypeError, ValueError) as err:
-        raise SystemExit(f"fcn-jax train: bad config option: {err}") from err
-    except OSError as err:  # the config file failed to load: its own error is the last line
+        if "Error whilst parsing config file" in str(err):  # the file's own error: its last line
+            raise SystemExit(f"fcn-jax train: --config {path}: {last_line(err)}") from err
+        raise SystemExit(f"fcn-jax train: bad config option: {last_line(err)}") from err
+    except (OSError, SyntaxError) as err:  # the file failed to load: its error is the last line
         raise SystemExit(f"fcn-jax train: --config {path}: {last_line(err)}") from err
 
 
