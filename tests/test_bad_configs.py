@@ -57,8 +57,10 @@ REFUSED = [
      "order (a tuple of 2 numbers, each a number > 0), or None"),
     ("--config.keep_freed_memory=yes", "config.keep_freed_memory='yes': must be one of 'auto', "
      "'on', 'off'"),
-    ("--config.init_from=/no/such/run", "config.init_from='/no/such/run': no such file or "
-     "directory (a training workdir, fcn-jax convert's DIR, or an .npz)"),
+    ("--config.init_from=/no/such/run", "config.init_from='/no/such/run': '/no/such/run' is no "
+     "file or directory (a training workdir, fcn-jax convert's DIR, or an .npz)"),
+    ("--config.init_from=tests|/no/hha", "config.init_from='tests|/no/hha': '/no/hha' is no file "
+     "or directory (a training workdir, fcn-jax convert's DIR, or an .npz)"),
     ("--config.num_devices=16", "config.num_devices=16: 8 devices here"),
     ("--config.batch_sise=4", "--config.batch_sise: no such config field; did you mean "
      "--config.batch_size?"),

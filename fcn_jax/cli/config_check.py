@@ -225,7 +225,16 @@ def check_config(config, fields: tuple[str, ...] | None = None) -> None:
 
 
 def check_paths(config) -> None:
-    """Raise :class:`ConfigError` if ``init_from`` names nothing on disk."""
-    if config.init_from and not Path(config.init_from).exists():
-        raise ConfigError(f"config.init_from={config.init_from!r}: no such file or directory "
-                          f"(a training workdir, fcn-jax convert's DIR, or an .npz)")  # fmt: skip
+    """Raise :class:`DatasetNotReady` if the config's prepared dataset is not there, then
+    :class:`ConfigError` if a source of ``init_from`` (``A|B``: one per stream) names nothing
+    on disk; the dataset first, as opening it would say."""
+    if config.dataset in PREPARED and config.init_from:
+        from fcn_jax.data.prepared import builder, open_prepared
+
+        if not builder(config.dataset, config.data_dir or None).is_prepared():
+            open_prepared(config.dataset, config.data_dir or None)  # raises DatasetNotReady
+    for source in config.init_from.split("|") if config.init_from else ():
+        if not Path(source).exists():
+            raise ConfigError(f"config.init_from={config.init_from!r}: {source!r} is no file or "
+                              f"directory (a training workdir, fcn-jax convert's DIR, or an "
+                              f".npz)")  # fmt: skip

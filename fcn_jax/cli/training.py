@@ -91,12 +91,13 @@ def keeps_freed_memory(setting: str, crop_size: int) -> bool:
 def checked_config(overrides: list[str]):
     """The config, each of its fields held to its schema (:mod:`fcn_jax.cli.config_check`)."""
     from fcn_jax.cli.config_check import ConfigError, check_config, check_paths
+    from fcn_jax.data.datasets import DatasetNotReady
 
     config = load_config(overrides)
     try:
         check_config(config)
         check_paths(config)
-    except ConfigError as err:
+    except (ConfigError, DatasetNotReady) as err:
         raise SystemExit(f"fcn-jax train: {err}") from err
     return config
 
