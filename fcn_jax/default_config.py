@@ -1,5 +1,7 @@
 """The built-in default: a width-reduced FCN-8s on the synthetic dataset, about ten minutes on
 two CPU cores (``fcn-jax train`` with no arguments). Every config starts from this one.
+Every field's type and range or choices: ``fcn_jax/cli/config_check.SCHEMA``, checked before
+any work (a new field goes in both).
 
     fcn-jax train --workdir runs/synthetic
 """

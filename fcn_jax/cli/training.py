@@ -17,8 +17,11 @@ def load_config(overrides: list[str]):
 
     from fcn_jax import default_config
 
-    if not any(a == "--config" or a.startswith("--config=") for a in overrides):
+    path = config_path(overrides)
+    if path is None:
         overrides = [f"--config={default_config.__file__}", *overrides]
+    elif not Path(path.split(":")[0]).is_file():
+        raise SystemExit(f"fcn-jax train: --config {path}: no such file")
     argv = ["fcn-jax train", *overrides]
     values = flags.FlagValues()
     config_flags.DEFINE_config_file(
@@ -26,9 +29,53 @@ def load_config(overrides: list[str]):
     )
     try:
         values(argv)
-    except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as err:
-        raise SystemExit(f"fcn-jax train: bad config option: {err}") from err
-    return values.config
+        return values.config
+    except (AttributeError, KeyError) as err:
+        raise SystemExit(f"fcn-jax train: {unknown_field(overrides, err)}") from err
+    except (flags.Error, TypeError, ValueError) as err:
+        if "Error whilst parsing config file" in str(err):  # the file's own error: its last line
+            raise SystemExit(f"fcn-jax train: --config {path}: {last_line(err)}") from err
+        raise SystemExit(f"fcn-jax train: bad config option: {last_line(err)}") from err
+    except (OSError, SyntaxError) as err:  # the file failed to load: its error is the last line
+        raise SystemExit(f"fcn-jax train: --config {path}: {last_line(err)}") from err
+
+
+def config_path(overrides: list[str]) -> str | None:
+    """The FILE of ``--config FILE`` or ``--config=FILE`` among ``overrides``, if any."""
+    for i, arg in enumerate(overrides):
+        if arg.startswith("--config="):
+            return arg.removeprefix("--config=")
+        if arg == "--config":
+            return overrides[i + 1] if i + 1 < len(overrides) else ""
+    return None
+
+
+def unknown_field(overrides: list[str], err: Exception) -> str:
+    """What ml_collections' KeyError or AttributeError for an unknown override means."""
+    while isinstance(err, Exception) and err.args:  # AttributeError(KeyError("'name'\n..."))
+        err = err.args[0]
+    said = str(err).splitlines()
+    name = said[0].strip("'\"") if said else ""
+    for arg in overrides:
+        field = arg.removeprefix("--config.").split("=")[0]
+        if arg.startswith("--config.") and name in field.split("."):
+            return f"--config.{field}: no such config field{near_field(field)}"
+    return f"bad config option: {' '.join(said)}"
+
+
+def near_field(field: str) -> str:
+    """'; did you mean --config.NAME?' for the schema's field nearest ``field``, if any."""
+    import difflib
+
+    from fcn_jax.cli.config_check import SCHEMA
+
+    near = difflib.get_close_matches(field, SCHEMA, n=1)
+    return f"; did you mean --config.{near[0]}?" if near else ""
+
+
+def last_line(err: Exception) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[-1] if lines else type(err).__name__
 
 
 def keeps_freed_memory(setting: str, crop_size: int) -> bool:
@@ -41,8 +88,32 @@ def keeps_freed_memory(setting: str, crop_size: int) -> bool:
     return choices[setting]
 
 
-def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
+def checked_config(overrides: list[str]):
+    """The config, each of its fields held to its schema (:mod:`fcn_jax.cli.config_check`)."""
+    from fcn_jax.cli.config_check import ConfigError, check_config, check_paths
+    from fcn_jax.data.datasets import DatasetNotReady
+
     config = load_config(overrides)
+    try:
+        check_config(config)
+        check_paths(config)
+    except (ConfigError, DatasetNotReady) as err:
+        raise SystemExit(f"fcn-jax train: {err}") from err
+    return config
+
+
+def check_devices(config) -> None:
+    """Refuse ``num_devices``, ``parallel`` or ``batch_size`` the devices here cannot run."""
+    from fcn_jax.train.parallel import data_parallel
+
+    try:
+        data_parallel(config.parallel, config.num_devices, config.batch_size)
+    except ValueError as err:
+        raise SystemExit(f"fcn-jax train: {err}") from err
+
+
+def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
+    config = checked_config(overrides)
     if keeps_freed_memory(config.keep_freed_memory, config.crop_size):
         from fcn_jax.kernels.allocator import keep_freed_memory
 
@@ -53,7 +124,7 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
     from fcn_jax.train.checkpoint import CheckpointError, CheckpointMismatch
     from fcn_jax.train.init_from import InitError
     from fcn_jax.train.interrupt import TrainingInterrupted
-    from fcn_jax.train.loop import train_and_evaluate
+    from fcn_jax.train.loop import ConfigError, train_and_evaluate
     from fcn_jax.train.parallel import start_distributed, wants_distributed
     from fcn_jax.weights.bundle import BundleError
 
@@ -62,6 +133,7 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
         if args.workdir is None:
             raise SystemExit("fcn-jax train: --workdir (one shared directory) is required with "
                              "several processes")  # fmt: skip
+    check_devices(config)
     workdir = args.workdir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}"
     print(f"workdir: {workdir}")
     if config.compilation_cache:  # a restarted run loads, not recompiles
@@ -83,6 +155,7 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
         FloatingPointError,
         InitError,
         BundleError,
+        ConfigError,
     ) as err:
         raise SystemExit(f"fcn-jax train: {err}") from err
     print(format_scores(result, _class_names(workdir)))
@@ -127,10 +200,19 @@ def saved_config(workdir: str | Path, fields: tuple[str, ...]):
     """The default config with ``fields`` as the run in ``workdir`` saved them (a config.json
     written before a field existed leaves it at its default)."""
     from fcn_jax import default_config
+    from fcn_jax.cli.config_check import ConfigError, check_config
 
-    saved = json.loads((Path(workdir) / "config.json").read_text())
+    path = Path(workdir) / "config.json"
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"fcn-jax eval: {path}: {last_line(err)}") from err
     config = default_config.get_config()
-    config.update({field: saved[field] for field in fields if field in saved})
+    try:
+        config.update({field: saved[field] for field in fields if field in saved})
+        check_config(config, fields)
+    except (ConfigError, TypeError, ValueError) as err:
+        raise SystemExit(f"fcn-jax eval: {path}: {err}") from err
     return config
 
 

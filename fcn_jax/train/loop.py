@@ -40,13 +40,33 @@ from fcn_jax.train.init_from import source_preprocessing
 from fcn_jax.train.interrupt import StopSignals
 from fcn_jax.train.optim import make_optimizer
 from fcn_jax.train.parallel import DataParallel, data_parallel
-from fcn_jax.train.runlog import PaddingCount, RunLog, progress_bar
+from fcn_jax.train.runlog import (
+    PaddingCount,
+    RunLog,
+    describe_changes,
+    progress_bar,
+    record_config,
+)
 from fcn_jax.train.spec import RunSpec, model_from
 from fcn_jax.train.start import initialised, resumed
 from fcn_jax.train.step import init_state, make_train_step
 
 DATA_FIELDS = ("seed", "batch_size", "sampling")  # a resumed run must keep these
 DATASET_FIELDS = ("dataset", "seed", "num_train", "num_val", "image_sizes", "on_error", "data_dir")
+
+
+class ConfigError(ValueError):
+    """A config value outside what it may be: one line naming the field and what is allowed."""
+
+
+def check_class_weights(weights, class_counts: list[int], dataset: str) -> None:
+    """Raise :class:`ConfigError` unless ``weights`` (or None) has one weight per class of
+    every task's head."""
+    if weights is None or all(len(weights) == n for n in class_counts):
+        return
+    counts = " and ".join(str(n) for n in class_counts)
+    raise ConfigError(f"config.loss.class_weights has {len(weights)} weights; dataset "
+                      f"{dataset!r} has {counts} classes: give one weight per class")  # fmt: skip
 
 
 def dataset_from(config):
@@ -191,6 +211,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     primary = jax.process_index() == 0
     dataset = dataset_from(config)
     spec = described(config, dataset, tasks, inputs)
+    check_class_weights(config.loss.class_weights, spec.class_counts(), config.dataset)
     model = model_from(spec)
     channels = model_input(dataset.val[0], inputs, spec.input_means()).shape[-1]
     sample = (1, 64, 64, channels)
@@ -203,14 +224,15 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         state, data_start = resumed(checkpoints, state, spec, data, workdir)
     elif config.init_from:
         state = initialised(state, tx, config.init_from, spec.streams, parallel)
-    if primary:
-        (workdir / "config.json").write_text(config.to_json(indent=2))
+    changed = record_config(workdir, config.to_json(indent=2), int(state.step)) if primary else {}
+    if changed:
+        print(describe_changes(changed))
 
     train_step = step_for(config, model, tx, spec, parallel)
     first, total = int(state.step), config.total_steps
     options = batch_options(config, dataset, spec, inputs, tasks)
     batches = train_batches(dataset.train, start_step=data_start, **options)
-    log = RunLog(workdir, enabled=primary)
+    log = RunLog(workdir, enabled=primary, resumed_at=first)
     validation = validation_for(config, model, spec, dataset, tasks, log, workdir)
     every_save = Every(config.checkpoint_every, total)
     checkpoint = CheckpointHook(checkpoints, every_save, spec.to_json(), data)

@@ -1,9 +1,10 @@
-"""What a training run writes: JSON lines, TensorBoard events, a learning curve, a progress bar;
-and the padding it counts for them."""
+"""What a training run writes: JSON lines, TensorBoard events, a learning curve, a progress bar,
+the config of every start; and the padding it counts for them."""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -22,22 +23,68 @@ from fcn_jax.data.labels import VOID
 from fcn_jax.viz import learning_curve
 
 
+def _records(path: Path) -> list[dict]:
+    """The JSON lines of ``path`` (none if it is missing), less a line torn by a kill."""
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def _replace(path: Path, records: list[dict]) -> None:
+    """Write ``records`` as the JSON lines of ``path`` atomically (a temporary file, renamed)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text("".join(json.dumps(r) + "\n" for r in records))
+    os.replace(temporary, path)
+
+
 class RunLog:
     """Appends metrics to ``metrics.jsonl`` and TensorBoard events under ``workdir``, keeps the
-    history for ``learning_curve.png``. Only the first process of a multi-process run writes
-    (``enabled``); the others' calls do nothing."""
+    history for ``learning_curve.png``. A run resumed at step ``resumed_at`` first drops the
+    rows of the steps after it (they are done again), so each step's row appears once. Only the
+    first process of a multi-process run writes (``enabled``); the others' calls do nothing."""
 
-    def __init__(self, workdir: Path, enabled: bool = True):
+    def __init__(self, workdir: Path, enabled: bool = True, resumed_at: int = 0):
         self.workdir, self.enabled = Path(workdir), enabled
         if not enabled:
             return
-        self.jsonl = (self.workdir / "metrics.jsonl").open("a")
+        path = self.workdir / "metrics.jsonl"
+        kept = [r for r in _records(path) if r.get("step", 0) <= resumed_at]
+        if path.exists():
+            _replace(path, kept)
+        self.done = {(r.get("step"), r.get("split")) for r in kept}  # e.g. a redone validation
+        self.jsonl = path.open("a")
         self.events = EventFileWriter(str(self.workdir / "tensorboard"))
         self.history: dict[str, list[tuple[int, float]]] = {}
+        for record in kept:
+            self._remember(record["step"], record["split"], record)
+
+    def _remember(self, step: int, split: str, values: dict) -> None:
+        for key in ("loss", "mean_iu", "pixel_accuracy"):
+            if isinstance(values.get(key), int | float):
+                self.history.setdefault(f"{split} {key}", []).append((step, float(values[key])))
+
+    def _forget(self, step: int, split: str) -> None:
+        """Drop the row of (``step``, ``split``) already in the file, before it is written anew."""
+        self.jsonl.close()
+        path = self.workdir / "metrics.jsonl"
+        _replace(path, [r for r in _records(path) if (r["step"], r["split"]) != (step, split)])
+        self.jsonl = path.open("a")
+        for key in list(self.history):
+            if key.startswith(f"{split} "):
+                self.history[key] = [(s, v) for s, v in self.history[key] if s != step]
+        self.done.discard((step, split))
 
     def write(self, step: int, split: str, values: dict) -> None:
         if not self.enabled:
             return
+        if (step, split) in self.done:
+            self._forget(step, split)
         scalars = {k: float(v) for k, v in values.items() if isinstance(v, int | float)}
         record = {"step": step, "split": split, "time": time.time(), **values}
         self.jsonl.write(json.dumps(record) + "\n")
@@ -47,9 +94,7 @@ class RunLog:
         )
         self.events.add_event(Event(wall_time=time.time(), step=step, summary=summary))
         self.events.flush()
-        for key in ("loss", "mean_iu", "pixel_accuracy"):
-            if key in scalars:
-                self.history.setdefault(f"{split} {key}", []).append((step, scalars[key]))
+        self._remember(step, split, scalars)
 
     def plot(self) -> Path | None:
         if not self.enabled:
@@ -92,3 +137,48 @@ class PaddingCount:
 
     def overhead(self) -> float:
         return self.padded / max(self.real, 1) - 1
+
+
+def _changes(before: dict, after: dict, prefix: str = "") -> dict:
+    """``{'optimizer.learning_rate': [old, new], ...}``: the fields whose values differ."""
+    changed = {}
+    for key in sorted(before.keys() | after.keys()):
+        old, new = before.get(key), after.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            changed.update(_changes(old, new, f"{prefix}{key}."))
+        elif old != new:
+            changed[f"{prefix}{key}"] = [old, new]
+    return changed
+
+
+def record_config(workdir: Path, config_json: str, step: int) -> dict:
+    """Write ``config_json`` as ``workdir/config.json`` (the latest start's config) and append
+    the start to ``config_history.jsonl``: its time, the step it starts at, the config and the
+    fields changed since the previous start. Returns those changes (empty on a first start)."""
+    workdir = Path(workdir)
+    config = json.loads(config_json)
+    history = workdir / "config_history.jsonl"
+    starts = _records(history)
+    latest = workdir / "config.json"
+    if starts:
+        previous = starts[-1]["config"]
+    elif latest.exists():  # a run from before the history was kept: its config.json starts it
+        previous = json.loads(latest.read_text())
+        starts = [{"time": latest.stat().st_mtime, "step": None, "config": previous, "changed": {}}]
+        _replace(history, starts)
+    else:
+        previous = None
+    changed = {} if previous is None else _changes(previous, config)
+    entry = {"time": time.time(), "step": step, "changed": changed, "config": config}
+    with history.open("a") as out:
+        out.write(json.dumps(entry) + "\n")
+    temporary = latest.with_name(".config.json.tmp")
+    temporary.write_text(config_json)
+    os.replace(temporary, latest)
+    return changed
+
+
+def describe_changes(changed: dict) -> str:
+    """One line: ``config changed since the last start: optimizer.learning_rate 0.001 -> 0.01``."""
+    parts = [f"{field} {old!r} -> {new!r}" for field, (old, new) in changed.items()]
+    return "config changed since the last start: " + ", ".join(parts)
