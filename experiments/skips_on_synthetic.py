@@ -26,6 +26,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image, ImageDraw
 
 from experiments.publish import publish
+from fcn_jax.cli.config_check import check_config
 from fcn_jax.data.synthetic import CLASS_NAMES, MEAN_RGB, SyntheticScenes
 from fcn_jax.data.transforms import preprocess
 from fcn_jax.default_config import get_config
@@ -104,6 +105,7 @@ def main() -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         workdir = Path(args.out, f"{arch}{'_learned' if learned else ''}_{steps}_{stamp}")
         start = time.perf_counter()
+        check_config(config)
         result = train_and_evaluate(config, workdir)
         seconds = time.perf_counter() - start
         val = SyntheticScenes("val", config.num_val, config.seed, tuple(config.image_sizes))

@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from experiments.publish import publish
+from fcn_jax.cli.config_check import check_config
 from fcn_jax.default_config import get_config
 from fcn_jax.models import Classifier, trace_layers
 from fcn_jax.models.layers import Conv, MaxPool, ReLU
@@ -138,6 +139,7 @@ def train_curve(keep_rate: float, steps: int, base_batch: int, workdir: Path) ->
     config.image_sizes, config.num_val = (96,), 50
     config.batch_size = round(base_batch / keep_rate)
     config.loss.keep_rate = None if keep_rate == 1 else keep_rate
+    check_config(config)
     result = train_and_evaluate(config, workdir)
     records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     train = [r for r in records if r["split"] == "train"]
