@@ -133,3 +133,82 @@ def test_resuming_with_another_batch_size_is_refused(trained, tmp_path):
     shutil.copytree(workdir, run)
     with pytest.raises(ValueError, match=r"batch_size=2; resuming with config.batch_size=4"):
         train_and_evaluate(tiny_config(total_steps=6, batch_size=4), run)
+
+
+LONG_VALIDATION = {"num_val": 3000, "eval_every": 2}  # seconds of validation after step 2
+
+
+@pytest.fixture(scope="module")
+def long_validation_run(tmp_path_factory):
+    """(workdir, final scores) of the tiny run with a long validation, two steps, never
+    interrupted."""
+    workdir = tmp_path_factory.mktemp("long_validation")
+    config = tiny_config(total_steps=2, checkpoint_every=2, **LONG_VALIDATION)
+    return workdir, train_and_evaluate(config, workdir)
+
+
+def signalled_after_step_2(workdir, signals: list, gap: float = 0.5, **overrides):
+    """The tiny run with a long validation at step 2, sent ``signals`` ``gap`` s apart once
+    step 2 has trained (its validation is under way); (return code, stderr)."""
+    flags = tiny_flags(**{"total_steps": 1000, "checkpoint_every": 1000, **LONG_VALIDATION,
+                          **overrides})  # fmt: skip
+    run = fcn_jax("train", "--workdir", str(workdir), *flags, stdout=subprocess.PIPE,
+                  stderr=subprocess.PIPE)  # fmt: skip
+    wait_for_step(workdir, 2, run)
+    for signum in signals:
+        time.sleep(gap)
+        if run.poll() is None:
+            run.send_signal(signum)
+    _, err = run.communicate(timeout=120)
+    return run.returncode, err
+
+
+def stopped_line(signum, step: int, workdir) -> str:
+    return (f"fcn-jax train: {signal.Signals(signum).name} received: stopped after step {step}, "
+            f"checkpoint saved in {workdir}; run the same command again to resume")  # fmt: skip
+
+
+def rows(workdir, split: str) -> list[int]:
+    lines = (workdir / "metrics.jsonl").read_text().splitlines()
+    return [row["step"] for row in map(json.loads, lines) if row["split"] == split]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_during_validation_stops_it_and_checkpoints_the_step(
+    long_validation_run, tmp_path, signum
+):
+    returncode, err = signalled_after_step_2(tmp_path, [signum])
+    assert returncode == 128 + signum, err
+    assert err.splitlines() == [stopped_line(signum, 2, tmp_path)]
+    assert rows(tmp_path, "val") == []  # cut short, not waited for
+    assert Checkpoints(tmp_path / "checkpoints", read_only=True).steps() == [2]
+    reference, _ = long_validation_run  # the same net (another schedule: total_steps)
+    shapes = jax.tree.map(np.shape, restore_params(reference, 2))
+    assert jax.tree.map(np.shape, restore_params(tmp_path, 2)) == shapes
+
+
+@pytest.mark.slow
+def test_repeated_ctrl_c_while_stopping_neither_crashes_nor_loses_the_checkpoint(tmp_path):
+    # in the validation, then in the save and the exit that follow it
+    returncode, err = signalled_after_step_2(tmp_path, [signal.SIGINT] * 4, gap=0.4)
+    assert returncode == 130, err  # not 139 (a segfault), not 1 (a KeyboardInterrupt)
+    assert err.splitlines() == [stopped_line(signal.SIGINT, 2, tmp_path)]
+    assert Checkpoints(tmp_path / "checkpoints", read_only=True).steps() == [2]
+    assert restore_params(tmp_path, 2)
+
+
+@pytest.mark.slow
+def test_a_signal_during_the_final_validation_keeps_the_last_step(long_validation_run, tmp_path):
+    overrides = {**LONG_VALIDATION, "total_steps": 2, "checkpoint_every": 2}
+    returncode, err = signalled_after_step_2(tmp_path, [signal.SIGTERM], **overrides)
+    assert returncode == 143, err
+    assert err.splitlines() == [stopped_line(signal.SIGTERM, 2, tmp_path)]
+    assert Checkpoints(tmp_path / "checkpoints", read_only=True).steps() == [2]
+    assert not (tmp_path / "final_metrics.json").exists() and rows(tmp_path, "val") == []
+    result = train_and_evaluate(tiny_config(**overrides), tmp_path)  # the same command again
+    reference, uninterrupted = long_validation_run  # the same run, never interrupted
+    assert rows(tmp_path, "val") == [2] and result == uninterrupted
+    jax.tree.map(np.testing.assert_array_equal, restore_params(tmp_path, 2),
+                 restore_params(reference, 2))  # fmt: skip
+    assert json.loads((tmp_path / "final_metrics.json").read_text()) == result

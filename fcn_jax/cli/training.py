@@ -146,6 +146,10 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
     except TrainingInterrupted as stopped:
         print(f"fcn-jax train: {stopped}", file=sys.stderr)
         return stopped.exit_code
+    except KeyboardInterrupt:  # outside the steps (set-up, the end): there was nothing to save
+        print(f"fcn-jax train: SIGINT received outside the training steps: stopped; the "
+              f"checkpoints in {workdir} are as they were", file=sys.stderr)  # fmt: skip
+        return 130
     except (
         DatasetNotReady,
         FolderError,

@@ -3,15 +3,17 @@
 Each step of the loop (:func:`fcn_jax.train.loop.train_and_evaluate`) is fed its batch
 (:func:`feed`: padded across processes, counted, the freed memory released on a new shape);
 after it the loop checks the loss (:func:`finite_loss`), reports progress (:class:`LogHook`),
-asks whether to stop (:class:`StopSignalsHook`), and when due validates (:class:`ValidateHook`),
-checkpoints (:class:`CheckpointHook`) and releases the freed memory (:func:`periodic_work`).
-Each takes plain arguments; none reads the config.
+and when due validates (:class:`ValidateHook`), checkpoints (:class:`CheckpointHook`) and
+releases the freed memory (:func:`periodic_work`), asking whether to stop
+(:class:`StopSignalsHook`) before and during validation. Each takes plain arguments; none reads
+the config.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,11 +88,29 @@ class LogHook:
         self.log.write(step, "train", row)
 
 
-def validate_on(eval_step, params, val, prep, targets, keep: int):
+def never() -> bool:
+    return False
+
+
+def until(examples: Iterable, stopped: Callable[[], bool], taken: list) -> Iterator:
+    """``examples`` (each appended to ``taken`` as it is given) until ``stopped()``, asked
+    before each."""
+    for example in examples:
+        if stopped():
+            return
+        taken.append(example)
+        yield example
+
+
+def validate_on(eval_step, params, val, prep, targets, keep: int, stopped=never):
     """Confusions over the validation split, each process scoring its share, and the first
-    ``keep`` predictions of this process's share."""
-    share = val[jax.process_index() :: jax.process_count()]
-    confusions, predicted = evaluate(eval_step, local_copy(params), share, prep, targets, keep)
+    ``keep`` predictions of this process's share; None if ``stopped()`` (asked between images)
+    cut any process's share short."""
+    share, taken = val[jax.process_index() :: jax.process_count()], []
+    scored = until(share, stopped, taken)
+    confusions, predicted = evaluate(eval_step, local_copy(params), scored, prep, targets, keep)
+    if max_over_processes(np.array(len(taken) < len(share))):
+        return None
     return sum_over_processes(confusions), list(zip(share, predicted, strict=False))
 
 
@@ -98,7 +118,8 @@ def validate_on(eval_step, params, val, prep, targets, keep: int):
 class ValidateHook:
     """Scores on the validation split when ``every`` is due: the 'val' row of the run log,
     ``samples_STEP.png`` of the first ``keep`` examples, the learning curve. ``score`` turns
-    the confusions into scores; ``result`` holds the latest."""
+    the confusions into scores; ``result`` holds the latest. ``stopped()``, asked between
+    images, cuts it short: nothing is written and it returns None."""
 
     every: Every
     eval_step: Any
@@ -115,10 +136,14 @@ class ValidateHook:
     def due(self, step: int) -> bool:
         return self.every(step)
 
-    def __call__(self, step: int, state) -> dict:
-        confusions, pairs = validate_on(
-            self.eval_step, variables_of(state), self.val, self.prep, self.targets, self.keep
+    def __call__(self, step: int, state, stopped=never) -> dict | None:
+        variables = variables_of(state)
+        scored = validate_on(
+            self.eval_step, variables, self.val, self.prep, self.targets, self.keep, stopped
         )
+        if scored is None:
+            return None
+        confusions, pairs = scored
         result = {**self.score(confusions), "eval_compilations": self.eval_step._cache_size()}
         self.log.write(step, "val", result)
         if pairs and self.primary:
@@ -152,7 +177,8 @@ class CheckpointHook:
 @dataclass
 class StopSignalsHook:
     """SIGTERM or Ctrl-C (:class:`StopSignals`) as every process agrees on it: after the
-    step's checkpoint, :meth:`stop_if` waits for the save and ends the run."""
+    step's checkpoint, :meth:`stop_if` waits for the save and ends the run. :meth:`received`
+    is this process's own view, for stopping validation between images."""
 
     signals: StopSignals
     checkpoints: Checkpoints
@@ -161,6 +187,10 @@ class StopSignalsHook:
     def asked(self) -> int:
         """The signal number any process received (0: none)."""
         return int(max_over_processes(np.array(self.signals.requested)))
+
+    def received(self) -> bool:
+        """Whether this process received a signal (no communication)."""
+        return bool(self.signals.requested)
 
     def stop_if(self, step: int, signum: int) -> None:
         if signum:
@@ -178,14 +208,27 @@ def feed(local: dict, parallel: DataParallel, padding: PaddingCount, memory) -> 
     return parallel.place_batch(local)
 
 
-def periodic_work(step, stop, placed, parallel, validation, checkpoint, memory) -> None:
+def periodic_work(step, placed, parallel, validation, checkpoint, stop_signals, memory) -> int:
     """Validation and the checkpoint when due, on the canonical state; then the freed memory
-    is released (their buffers' holes would not fit the next step's)."""
-    evaluated, saved = validation.due(step), checkpoint.due(step, stop)
-    if not (evaluated or saved):
-        return
+    is released (their buffers' holes would not fit the next step's). A stop asked before
+    validation skips it, one asked during it cuts it short (between images); either way the
+    step is checkpointed, without scores. Returns the stop's signal number (0: none)."""
+    stop = stop_signals.asked()
+    evaluated = validation.due(step) and not stop
+    if not (evaluated or checkpoint.due(step, stop)):
+        return stop
     canonical = parallel.canonical(placed)
-    scores = validation(step, canonical) if evaluated else None
-    if saved:
+    scores = validation(step, canonical, stop_signals.received) if evaluated else None
+    if evaluated:
+        stop = stop_signals.asked()  # a signal during validation
+    if checkpoint.due(step, stop):
         checkpoint(step, canonical, scores)
     memory.release()
+    return stop
+
+
+def final_validation(step, state, validation, stop_signals) -> None:
+    """Validation of a run with nothing left to train (its last step is checkpointed); a stop
+    during it ends the run."""
+    if validation(step, state, stop_signals.received) is None:
+        stop_signals.stop_if(step, stop_signals.asked())

@@ -1,6 +1,8 @@
 """Stopping a run cleanly: SIGTERM (a scheduler's preemption) or Ctrl-C asks the training loop
-to stop after the current step, write a checkpoint and exit; it never cuts a step or a save in
-half. A second Ctrl-C interrupts at once."""
+to stop after the current step (or between two validation images), write a checkpoint and exit;
+it never cuts a step or a save in half. Further signals while stopping are only recorded: an
+exception raised inside Orbax's or XLA's waits can crash the process (exit 139) and lose the
+save."""
 
 from __future__ import annotations
 
@@ -28,18 +30,20 @@ class TrainingInterrupted(Exception):
 
 
 class StopSignals:
-    """While active, SIGINT and SIGTERM set :attr:`requested` (the signal's number) instead of
-    ending the process. Outside the main thread (where Python cannot take signals) it does
-    nothing."""
+    """While active, SIGINT and SIGTERM set :attr:`requested` (the first signal's number)
+    instead of ending the process, and count in :attr:`received`; none raises. Once a stop was
+    asked, the handlers stay installed after the ``with`` block, until the process exits, so a
+    second Ctrl-C cannot interrupt the last save or the interpreter's shutdown either. Outside
+    the main thread (where Python cannot take signals) it does nothing."""
 
     def __init__(self):
         self.requested: int = 0
+        self.received: int = 0
         self.previous: dict = {}
 
     def _handle(self, signum, frame):
-        if self.requested and signum == signal.SIGINT:  # second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        self.requested = signum
+        self.requested = self.requested or signum
+        self.received += 1
 
     def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
@@ -48,6 +52,7 @@ class StopSignals:
         return self
 
     def __exit__(self, *exc) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
+        if not self.requested:  # nothing is stopping: the process's own handlers come back
+            for signum, handler in self.previous.items():
+                signal.signal(signum, handler)
         self.previous = {}

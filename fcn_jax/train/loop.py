@@ -33,6 +33,7 @@ from fcn_jax.train.hooks import (
     StopSignalsHook,
     ValidateHook,
     feed,
+    final_validation,
     finite_loss,
     periodic_work,
 )
@@ -203,7 +204,8 @@ def validation_for(config, model, spec: RunSpec, dataset, tasks, log, workdir) -
 def train_and_evaluate(config, workdir: str | Path) -> dict:
     """Train ``config`` in ``workdir`` (resuming from its latest checkpoint), evaluating every
     ``eval_every`` steps; return the final validation scores. SIGTERM or Ctrl-C stops after the
-    current step with a checkpoint and raises :class:`TrainingInterrupted`."""
+    current step (or between validation images) with a checkpoint and raises
+    :class:`TrainingInterrupted`."""
     inputs, tasks = supported(config)
     parallel = parallel_for(config)
     workdir = Path(workdir)
@@ -236,27 +238,27 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     validation = validation_for(config, model, spec, dataset, tasks, log, workdir)
     every_save = Every(config.checkpoint_every, total)
     checkpoint = CheckpointHook(checkpoints, every_save, spec.to_json(), data)
-    if first >= total:  # nothing left to train
-        validation(first, state)
     padding, memory, started = PaddingCount(), ReleaseOnNewShape(), time.time()
     every_log = Every(config.log_every, total)
     plain = Every(max(config.log_every, total // 20), total)  # progress lines off a terminal
     placed = parallel.place_state(state)
-    del state  # donated to the first step
     with (
-        closing(log),  # closed last: the with statement exits its parts in reverse
+        StopSignals() as signals,  # left last: a signal while the saves complete is recorded
+        closing(log),  # the with statement exits its parts in reverse
         closing(checkpoints),  # pending asynchronous saves complete, even on an error
         closing(batches),  # grain's worker processes (config.workers) stop
         progress_bar(primary) as bar,
-        StopSignals() as signals,
     ):
         progress = LogHook(log, bar, every_log, plain, first, train_step, padding, primary, started)
         stop_signals = StopSignalsHook(signals, checkpoints, workdir)
+        if first >= total:  # nothing left to train
+            final_validation(first, state, validation, stop_signals)
+        del state  # donated to the first step
         for step in range(first + 1, total + 1):
             placed, metrics = train_step(placed, feed(next(batches), parallel, padding, memory))
             progress(step, finite_loss(step, metrics, checkpoints))
-            stop = stop_signals.asked()
-            periodic_work(step, stop, placed, parallel, validation, checkpoint, memory)
+            stop = periodic_work(step, placed, parallel, validation, checkpoint, stop_signals,
+                                 memory)  # fmt: skip
             stop_signals.stop_if(step, stop)
     if primary:
         (workdir / "final_metrics.json").write_text(json.dumps(validation.result, indent=2))
