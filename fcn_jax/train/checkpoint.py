@@ -129,10 +129,10 @@ class Checkpoints:
             self.manager.wait_until_finished()
         self.pending = None
 
-    def check(self) -> None:
+    def check(self, wait: bool = False) -> None:
         """Raise :class:`CheckpointError` now if the background save has failed; a save still
-        being written is not waited for."""
-        if self.pending is not None and not self.manager.is_saving_in_progress():
+        being written is waited for only if ``wait`` (before costly work: a validation)."""
+        if self.pending is not None and (wait or not self.manager.is_saving_in_progress()):
             self.wait()
 
     def steps(self) -> list[int]:
@@ -182,8 +182,9 @@ class Checkpoints:
             saved = ocp.StandardCheckpointer().metadata(self.directory / str(step) / "state")
             return dict(saved.item_metadata.tree)
 
-    def _restored(self, step: int, abstract):
-        """The state of ``step`` as ``abstract`` describes it, checked against its checksums."""
+    def _restored(self, step: int, abstract, checked: tuple[str, ...] = ()):
+        """The state of ``step`` as ``abstract`` describes it, checked against its checksums
+        (only its fields ``checked``, if given)."""
         with self._reading(step, "state arrays (files truncated or garbled)"):
             args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
             state = self.manager.restore(step, args=args)["state"]
@@ -194,7 +195,8 @@ class Checkpoints:
                       "before they were saved): restored unverified", file=sys.stderr)  # fmt: skip
             self.unverified_said = True
             return state
-        if bad := mismatched(state, sums.get("arrays", {})):
+        tree = {k: state[k] for k in checked if k in state} if checked else state
+        if bad := mismatched(tree, sums.get("arrays", {})):
             raise CheckpointDamaged(
                 self.directory, step, f"arrays {describe(bad)} differ from their checksums"
             )
@@ -246,7 +248,7 @@ class Checkpoints:
             lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
             self._state_metadata(step),
         )
-        state = self._restored(step, abstract)
+        state = self._restored(step, abstract, checked=("params", "model_state"))
         return {"params": state["params"], **(state.get("model_state") or {})}
 
     def _intact(self, step: int) -> bool:

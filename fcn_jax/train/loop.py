@@ -232,7 +232,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         stop_signals = StopSignalsHook(signals, checkpoints, workdir)
         for step in range(first + 1, total + 1):
             placed, metrics = train_step(placed, feed(next(batches), parallel, padding, memory))
-            checkpoints.check()  # a failed background save stops the run here
+            checkpoints.check(wait=validation.due(step))  # a failed save stops the run
             progress(step, finite_loss(step, metrics, checkpoints))
             stop = stop_signals.asked()
             periodic_work(step, stop, placed, parallel, validation, checkpoint, memory)
