@@ -195,9 +195,10 @@ def restore(workdir: str, which: str):
     try:
         step = checkpoints.resolve(which)
         spec = checkpoints.spec(step)
-    except (FileNotFoundError, ValueError) as err:
+        variables = checkpoints.restore_variables(step)
+    except (FileNotFoundError, ValueError) as err:  # CheckpointDamaged is a ValueError
         raise SystemExit(f"fcn-jax: {err}") from err
-    return spec, model_from(spec), checkpoints.restore_variables(step), step
+    return spec, model_from(spec), variables, step
 
 
 def saved_config(workdir: str | Path, fields: tuple[str, ...]):

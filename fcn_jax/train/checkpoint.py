@@ -7,12 +7,20 @@ directory and renames it when complete, so an interrupted save never leaves a ha
 checkpoint that looks valid (a process killed mid-save leaves a ``*.orbax-checkpoint-tmp``
 directory that is never listed and is removed on the next start). The latest ``keep`` steps
 and the step with the best validation mean IU are kept. A save that fails (disk full,
-directory not writable) raises :class:`CheckpointError` naming the step and the directory; the
-steps saved before it stay as they were.
+directory not writable) raises :class:`CheckpointError` naming the step and the directory, at
+the step it is noticed (:meth:`Checkpoints.check` after every step), and its temporary
+directory is removed; the steps saved before it stay as they were.
+
+Each step also holds the checksums of its arrays (:mod:`fcn_jax.train.checksums`), verified on
+every restore: a step whose arrays differ from them, or whose files cannot be read, raises
+:class:`CheckpointDamaged` naming it and what is damaged. Steps written before checksums were
+saved restore unverified, with a note.
 """
 
 from __future__ import annotations
 
+import shutil
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,13 +29,18 @@ import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
+from fcn_jax.train.checkpoint_errors import (
+    CheckpointDamaged,
+    CheckpointError,
+    failure_reason,
+    quiet_orbax,
+)
+from fcn_jax.train.checksums import FORMAT, checksums, describe, mismatched
 from fcn_jax.train.spec import RunSpec
 
 BEST_METRIC = "mean_iu"
-
-
-class CheckpointError(OSError):
-    """A checkpoint could not be written."""
+ITEMS = ("state", "model", "data", "checksums")
+TMP = "*.orbax-checkpoint-tmp*"  # Orbax's name for a step being written
 
 
 def check_writable(directory: str | Path) -> None:
@@ -66,10 +79,10 @@ class Checkpoints:
             create=not read_only,
             cleanup_tmp_directories=not read_only,
         )
-        self.manager = ocp.CheckpointManager(
-            self.directory, item_names=("state", "model", "data"), options=options
-        )
+        self.manager = ocp.CheckpointManager(self.directory, item_names=ITEMS, options=options)
         self.pending: int | None = None  # the step being written in the background
+        self.unverified_said = False
+        quiet_orbax()
 
     def save(
         self,
@@ -82,6 +95,8 @@ class Checkpoints:
         """Save ``state``, the ``model`` description (JSON) and the ``data`` iterator's position at
         ``step``; the arrays are written in the background."""
         items = {"state": ocp.args.StandardSave(state), "model": ocp.args.JsonSave(model)}
+        sums = {"format": FORMAT, "arrays": checksums(state)}
+        items["checksums"] = ocp.args.JsonSave(sums)
         if data is not None:
             items["data"] = ocp.args.JsonSave(data)
         scalars = None if metrics is None else {BEST_METRIC: float(metrics[BEST_METRIC])}
@@ -98,18 +113,27 @@ class Checkpoints:
         except Exception as err:
             failed = self.pending if self.pending is not None else step
             self.pending = None
+            if jax.process_index() == 0:
+                for tmp in self.directory.glob(TMP):
+                    shutil.rmtree(tmp, ignore_errors=True)
             self.manager.reload()  # what is on disk, not the steps it meant to remove
             intact = sorted(s for s in self.steps() if s != failed)
             raise CheckpointError(
-                f"saving the checkpoint of step {failed} in {self.directory} failed (disk full "
-                f"or not writable?): {err}. Checkpoints {intact} are intact."
-            ) from err
+                f"saving the checkpoint of step {failed} in {self.directory} failed "
+                f"({failure_reason(err)}). Checkpoints {intact} are intact."
+            ) from None
 
     def wait(self) -> None:
         """Block until the background save is complete; raise if it failed."""
         with self._failures(self.pending):
             self.manager.wait_until_finished()
         self.pending = None
+
+    def check(self, wait: bool = False) -> None:
+        """Raise :class:`CheckpointError` now if the background save has failed; a save still
+        being written is waited for only if ``wait`` (before costly work: a validation)."""
+        if self.pending is not None and (wait or not self.manager.is_saving_in_progress()):
+            self.wait()
 
     def steps(self) -> list[int]:
         return list(self.manager.all_steps())
@@ -134,10 +158,56 @@ class Checkpoints:
             raise FileNotFoundError(f"no checkpoint at step {step} in {self.directory}: {steps}")
         return step
 
+    @contextmanager
+    def _reading(self, step: int, what: str):
+        """Turn an error of Orbax's while reading ``what`` of ``step`` into
+        :class:`CheckpointDamaged`."""
+        try:
+            yield
+        except CheckpointDamaged:
+            raise
+        except Exception:
+            raise CheckpointDamaged(self.directory, step, f"its {what} cannot be read") from None
+
+    def _item(self, step: int, name: str, what: str) -> dict | None:
+        """The JSON item ``name`` of ``step`` (None if the step has none)."""
+        if not (self.directory / str(step) / name).exists():
+            return None
+        with self._reading(step, what):
+            args = ocp.args.Composite(**{name: ocp.args.JsonRestore()})
+            return dict(self.manager.restore(step, args=args)[name])
+
+    def _state_metadata(self, step: int) -> dict:
+        with self._reading(step, "state/_METADATA (the arrays' shapes)"):
+            saved = ocp.StandardCheckpointer().metadata(self.directory / str(step) / "state")
+            return dict(saved.item_metadata.tree)
+
+    def _restored(self, step: int, abstract, checked: tuple[str, ...] = ()):
+        """The state of ``step`` as ``abstract`` describes it, checked against its checksums
+        (only its fields ``checked``, if given)."""
+        with self._reading(step, "state arrays (files truncated or garbled)"):
+            args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
+            state = self.manager.restore(step, args=args)["state"]
+        sums = self._item(step, "checksums", "checksums (checksums/metadata)")
+        if sums is None:
+            if not self.unverified_said:
+                print(f"checkpoint step {step} in {self.directory} has no checksums (written "
+                      "before they were saved): restored unverified", file=sys.stderr)  # fmt: skip
+            self.unverified_said = True
+            return state
+        tree = {k: state[k] for k in checked if k in state} if checked else state
+        if bad := mismatched(tree, sums.get("arrays", {})):
+            raise CheckpointDamaged(
+                self.directory, step, f"arrays {describe(bad)} differ from their checksums"
+            )
+        return state
+
     def model(self, step: int) -> dict:
         """The run description saved with ``step``, as JSON."""
-        args = ocp.args.Composite(model=ocp.args.JsonRestore())
-        return dict(self.manager.restore(step, args=args)["model"])
+        model = self._item(step, "model", "run description (model/metadata)")
+        if model is None:
+            raise CheckpointDamaged(self.directory, step, "its run description (model) is missing")
+        return model
 
     def spec(self, step: int) -> RunSpec:
         """The run description saved with ``step``, in any format written so far."""
@@ -147,21 +217,15 @@ class Checkpoints:
         """The state saved at ``step``, with the structure of ``abstract_state``. Checkpoints
         written before train states carried ``model_state`` (batch-norm statistics) restore
         into a state whose model state is empty."""
-        saved = ocp.StandardCheckpointer().metadata(self.directory / str(step) / "state")
-        older = "model_state" not in dict(saved.item_metadata.tree)
+        older = "model_state" not in self._state_metadata(step)
         if older and hasattr(abstract_state, "model_state") and not abstract_state.model_state:
             fields = {k: getattr(abstract_state, k) for k in ("step", "params", "opt_state", "rng")}
-            args = ocp.args.Composite(state=ocp.args.StandardRestore(fields))
-            return abstract_state.replace(**self.manager.restore(step, args=args)["state"])
-        args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
-        return self.manager.restore(step, args=args)["state"]
+            return abstract_state.replace(**self._restored(step, fields))
+        return self._restored(step, abstract_state)
 
     def data(self, step: int) -> dict | None:
         """The data iterator's position saved with ``step`` (None for older checkpoints)."""
-        if not (self.directory / str(step) / "data").exists():
-            return None
-        args = ocp.args.Composite(data=ocp.args.JsonRestore())
-        return dict(self.manager.restore(step, args=args)["data"])
+        return self._item(step, "data", "data stream position (data/metadata)")
 
     def restore_params(self, step: int) -> dict:
         """Only the params saved at ``step``, whatever optimizer state, device count or number
@@ -170,21 +234,39 @@ class Checkpoints:
 
     def restore_variables(self, step: int) -> dict:
         """The net's variables saved at ``step``: params and (batch norm) model state, placed
-        as :meth:`restore_params` places them."""
-        saved = ocp.StandardCheckpointer().metadata(self.directory / str(step) / "state")
+        as :meth:`restore_params` places them. A damaged step raises
+        :class:`CheckpointDamaged` listing the intact ones."""
+        try:
+            return self._variables(step)
+        except CheckpointDamaged as err:
+            intact = [s for s in self.steps() if s != step and self._intact(s)]
+            raise CheckpointDamaged(self.directory, step, err.what, intact) from None
+
+    def _variables(self, step: int) -> dict:
         device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         abstract = jax.tree.map(
             lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
-            dict(saved.item_metadata.tree),
+            self._state_metadata(step),
         )
-        args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
-        state = self.manager.restore(step, args=args)["state"]
+        state = self._restored(step, abstract, checked=("params", "model_state"))
         return {"params": state["params"], **(state.get("model_state") or {})}
+
+    def _intact(self, step: int) -> bool:
+        try:
+            self._variables(step)
+        except CheckpointDamaged:
+            return False
+        return True
+
+    def reload(self) -> None:
+        """Read the steps on disk again (after one was renamed)."""
+        self.manager.reload()
 
     def close(self) -> None:
         """Wait for pending saves and release the manager; raise if a save failed."""
         try:
-            self.wait()
+            if self.pending is not None:
+                self.wait()
         finally:
             self.manager.close()
 

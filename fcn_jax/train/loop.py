@@ -256,6 +256,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         del state  # donated to the first step
         for step in range(first + 1, total + 1):
             placed, metrics = train_step(placed, feed(next(batches), parallel, padding, memory))
+            checkpoints.check(wait=validation.due(step))  # a failed save stops the run
             progress(step, finite_loss(step, metrics, checkpoints))
             stop = periodic_work(step, placed, parallel, validation, checkpoint, stop_signals,
                                  memory)  # fmt: skip

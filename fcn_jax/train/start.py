@@ -3,9 +3,17 @@ copied from other weights (``init_from``)."""
 
 from __future__ import annotations
 
-import jax
+from pathlib import Path
 
-from fcn_jax.train.checkpoint import Checkpoints, check_same_net
+import jax
+from jax.experimental.multihost_utils import sync_global_devices
+
+from fcn_jax.train.checkpoint import (
+    CheckpointDamaged,
+    CheckpointError,
+    Checkpoints,
+    check_same_net,
+)
 from fcn_jax.train.init_from import initialise
 from fcn_jax.train.parallel import DataParallel
 from fcn_jax.train.step import variables_of
@@ -23,15 +31,48 @@ def check_resumable(saved: dict | None, wanted: dict, workdir) -> None:
 
 
 def resumed(checkpoints: Checkpoints, state, spec, data: dict, workdir) -> tuple:
-    """(the latest checkpoint's state, the step its data stream resumes at), if the checkpoint
-    holds the net of ``spec`` and its data stream the settings ``data``."""
-    latest = checkpoints.resolve("latest")
-    check_same_net(checkpoints.spec(latest), spec, workdir)
-    position = checkpoints.data(latest)  # None: a checkpoint from before it was saved
+    """(the newest intact checkpoint's state, the step its data stream resumes at), if the
+    checkpoint holds the net of ``spec`` and its data stream the settings ``data``. Damaged
+    steps after it are set aside (:func:`set_aside`), each said in one line."""
+    damaged = []
+    for step in sorted(checkpoints.steps(), reverse=True):
+        try:
+            state, position = _restored(checkpoints, step, state, spec, data, workdir)
+        except CheckpointDamaged as err:
+            damaged.append(err)
+            continue
+        for err in damaged:
+            aside = set_aside(checkpoints, err.step)
+            print(f"{err}; set aside as {aside}; resuming from step {step}")
+        print(f"resumed from step {int(state.step)} in {workdir}")
+        return state, position["next_step"] if position else int(state.step)
+    raise CheckpointError(
+        f"no intact checkpoint in {checkpoints.directory}: {'; '.join(str(e) for e in damaged)}."
+        " Use a new --workdir (the damaged steps are left as they are)"
+    )
+
+
+def _restored(checkpoints: Checkpoints, step: int, state, spec, data: dict, workdir) -> tuple:
+    check_same_net(checkpoints.spec(step), spec, workdir)
+    position = checkpoints.data(step)  # None: a checkpoint from before it was saved
     check_resumable(position, data, workdir)
-    state = checkpoints.restore(latest, state)
-    print(f"resumed from step {int(state.step)} in {workdir}")
-    return state, position["next_step"] if position else int(state.step)
+    return checkpoints.restore(step, state), position
+
+
+def set_aside(checkpoints: Checkpoints, step: int) -> Path:
+    """Rename damaged ``step`` to ``STEP.damaged`` (kept, but no longer a step that is listed
+    or in the way of the step's new save); its new path."""
+    directory, several = checkpoints.directory, jax.process_count() > 1
+    names = [f"{step}.damaged", *(f"{step}.damaged.{n}" for n in range(2, 1000))]
+    aside = next(directory / name for name in names if not (directory / name).exists())
+    if several:  # every process has chosen the name
+        sync_global_devices(f"fcn_jax set aside step {step}: named")
+    if jax.process_index() == 0:
+        (directory / str(step)).rename(aside)
+    if several:
+        sync_global_devices(f"fcn_jax set aside step {step}: renamed")
+    checkpoints.reload()
+    return aside
 
 
 def initialised(state, tx, init_from: str, streams, parallel: DataParallel):
