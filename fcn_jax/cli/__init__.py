@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import traceback
 
 from fcn_jax.cli.data import run_info, run_prepare
@@ -150,10 +151,11 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exception(stop)
             return 1
         raise
-    except KeyboardInterrupt as stop:
+    except KeyboardInterrupt:
         if args.debug:
             raise
-        raise SystemExit(f"fcn-jax {args.command}: interrupted (Ctrl-C)") from stop
+        print(f"fcn-jax {args.command}: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130  # the shell's 128 + SIGINT, as fcn-jax train's
 
 
 def _dispatch(args: argparse.Namespace, rest: list[str]) -> int:
@@ -163,6 +165,8 @@ def _dispatch(args: argparse.Namespace, rest: list[str]) -> int:
         parser().error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "geometry" and (len(args.size) > 2 or min(args.size) < 1):
         parser().error("--size takes one or two positive integers")
+    if args.command == "geometry" and not args.plot and (args.layer or args.unit):
+        parser().error("--layer and --unit choose the unit --plot draws: give --plot FILE.png")
     try:
         return args.run(args)
     except user_errors() as err:

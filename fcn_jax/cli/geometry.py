@@ -50,14 +50,10 @@ def run_geometry(args: argparse.Namespace) -> int:
 
 
 def check_plot_options(args: argparse.Namespace) -> None:
-    """--layer and --unit only with --plot, into an existing folder, as a format PIL writes:
-    checked before any work."""
+    """--plot into an existing folder, as a format PIL writes: checked before any work."""
     from PIL import Image
 
     if not args.plot:
-        if args.layer is not None or args.unit is not None:
-            raise SystemExit("fcn-jax geometry: --layer and --unit choose the unit --plot draws; "
-                             "give --plot FILE.png with them")  # fmt: skip
         return
     path = Path(args.plot)
     if not path.parent.is_dir():
