@@ -178,6 +178,9 @@ def user_errors() -> tuple[type[Exception], ...]:
     place they become a one-line exit for the commands that do not catch them themselves."""
     from fcn_jax.data.folder import FolderError
     from fcn_jax.data.prepared import DatasetNotReady
+    from fcn_jax.train.checkpoint import CheckpointError, CheckpointMismatch
+    from fcn_jax.train.init_from import InitError
     from fcn_jax.weights.bundle import BundleError
 
-    return (FolderError, DatasetNotReady, BundleError)
+    return (FolderError, DatasetNotReady, BundleError, CheckpointError, CheckpointMismatch,
+            InitError)  # fmt: skip
