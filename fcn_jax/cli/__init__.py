@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import traceback
 
 from fcn_jax.cli.data import run_info, run_prepare
 from fcn_jax.cli.geometry import run_geometry
@@ -16,7 +18,11 @@ __all__ = ["format_scores", "load_config", "main", "parser"]
 
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="fcn-jax", description=__doc__)
+    main.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    debug = argparse.ArgumentParser(add_help=False)  # also accepted after the command
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     commands = main.add_subparsers(dest="command", required=True)
+    commands.add_parser = _with_parents(commands.add_parser, debug)
     geo = commands.add_parser(
         "geometry",
         help="per-layer kernel, stride, receptive field, jump, offsets and crops of a net",
@@ -31,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
         "--verify", action="store_true", help="check the algebra against autodiff; exit 1 if not"
     )
     geo.add_argument("--plot", metavar="FILE.png", help="draw one unit's measured footprint")
-    geo.add_argument("--layer", default="score_fr", help="layer whose unit --plot draws (score_fr)")
+    geo.add_argument("--layer", help="layer whose unit --plot draws (score_fr)")
     geo.add_argument("--unit", type=int, nargs=2, metavar=("I", "J"), help="unit (centre)")
     geo.set_defaults(run=run_geometry)
 
@@ -107,6 +113,7 @@ def parser() -> argparse.ArgumentParser:
 
     data = commands.add_parser("data", help="prepare and inspect the paper's datasets")
     data_commands = data.add_subparsers(dest="data_command", required=True)
+    data_commands.add_parser = _with_parents(data_commands.add_parser, debug)
     prep = data_commands.add_parser("prepare", help="build a dataset from its official files")
     prep.add_argument("name")
     prep.add_argument("--manual-dir", required=True, help="folder with the official files")
@@ -120,15 +127,60 @@ def parser() -> argparse.ArgumentParser:
     return main
 
 
+DEBUG_HELP = "on an error, show the Python traceback instead of the one-line message"
+
+
+def _with_parents(add_parser, *parents):
+    def add(*args, **kwargs):
+        return add_parser(*args, parents=[*parents, *kwargs.pop("parents", [])], **kwargs)
+
+    return add
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Every user error leaves as ``SystemExit("fcn-jax CMD: ...")``, one
+    line; with ``--debug`` it is shown with its traceback (and its cause's) instead."""
     from absl import logging as absl_logging
 
     absl_logging.set_verbosity(absl_logging.ERROR)  # Orbax is chatty at WARNING
     args, rest = parser().parse_known_args(argv)
+    try:
+        return _dispatch(args, rest)
+    except SystemExit as stop:
+        if args.debug and not isinstance(stop.code, int | None):
+            traceback.print_exception(stop)
+            return 1
+        raise
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"fcn-jax {args.command}: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130  # the shell's 128 + SIGINT, as fcn-jax train's
+
+
+def _dispatch(args: argparse.Namespace, rest: list[str]) -> int:
     if args.command == "train":
         return run_train(args, rest)
     if rest:
         parser().error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "geometry" and (len(args.size) > 2 or min(args.size) < 1):
         parser().error("--size takes one or two positive integers")
-    return args.run(args)
+    if args.command == "geometry" and not args.plot and (args.layer or args.unit):
+        parser().error("--layer and --unit choose the unit --plot draws: give --plot FILE.png")
+    try:
+        return args.run(args)
+    except user_errors() as err:
+        raise SystemExit(f"fcn-jax {args.command}: {err}") from err
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """The library's own errors, each a message naming the file or value at fault: the one
+    place they become a one-line exit for the commands that do not catch them themselves."""
+    from fcn_jax.data.folder import FolderError
+    from fcn_jax.data.prepared import DatasetNotReady
+    from fcn_jax.train.checkpoint import CheckpointError, CheckpointMismatch
+    from fcn_jax.train.init_from import InitError
+    from fcn_jax.weights.bundle import BundleError
+
+    return (FolderError, DatasetNotReady, BundleError, CheckpointError, CheckpointMismatch,
+            InitError)  # fmt: skip

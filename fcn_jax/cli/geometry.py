@@ -5,18 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from fcn_jax.models import build
 
 VERIFY_WIDTH = 1 / 64
+DEFAULT_LAYER = "score_fr"
 
 
 def run_geometry(args: argparse.Namespace) -> int:
     from fcn_jax.models import report
 
     height, width = args.size if len(args.size) == 2 else args.size * 2
+    check_plot_options(args)
     module = build(args.arch, 21, align=args.align)
-    table = report.geometry_table(module, height, width)
+    table = _sized(args, lambda: report.geometry_table(module, height, width))
+    unit = _plotted_unit(args, height, width) if args.plot else None  # before any output
     table = {"arch": args.arch, "align": args.align, **table}
     failed = []
     if args.verify:
@@ -41,22 +45,66 @@ def run_geometry(args: argparse.Namespace) -> int:
             for c in failed:
                 print(f"  {c.layer} unit {c.unit}: predicted {c.predicted}, measured {c.measured}")
     if args.plot:
-        _plot(args, height, width)
+        _plot(args, height, width, unit)
     return 1 if failed else 0
 
 
-def _plot(args: argparse.Namespace, height: int, width: int) -> None:
-    from fcn_jax.geometry.footprint import measure_supports
-    from fcn_jax.models.report import traces
-    from fcn_jax.viz import footprint_image
+def check_plot_options(args: argparse.Namespace) -> None:
+    """--plot into an existing folder, as a format PIL writes: checked before any work."""
+    from PIL import Image
 
+    if not args.plot:
+        return
+    path = Path(args.plot)
+    if not path.parent.is_dir():
+        raise SystemExit(f"fcn-jax geometry: --plot {args.plot}: no folder {path.parent}")
+    if path.suffix.lower() not in Image.registered_extensions():
+        raise SystemExit(f"fcn-jax geometry: --plot {args.plot}: not an image file name; "
+                         "give one ending in .png (or .jpg, .pdf, ...)")  # fmt: skip
+    if path.is_dir():
+        raise SystemExit(f"fcn-jax geometry: --plot {args.plot} is a folder; give a file name")
+
+
+def _sized(args: argparse.Namespace, work):
+    """``work()``, with a net's 'too small' error as one line naming --size."""
+    try:
+        return work()
+    except ValueError as err:
+        if "too small" not in str(err):
+            raise
+        size = " ".join(map(str, args.size))
+        raise SystemExit(f"fcn-jax geometry: {args.arch} at --size {size}: {err}") from err
+
+
+def _plotted_unit(args: argparse.Namespace, height: int, width: int):
+    """(layer, its trace, the unit) --plot draws, checked against the net's layers."""
+    from fcn_jax.models.report import traces
+
+    name = args.layer or DEFAULT_LAYER
     narrow = build(args.arch, 1, align=args.align, width=VERIFY_WIDTH)
-    trace = traces(narrow, height, width)[args.layer]
+    found = _sized(args, lambda: traces(narrow, height, width))
+    if name not in found:
+        raise SystemExit(f"fcn-jax geometry: --layer {name!r}: {args.arch} has no such layer; "
+                         f"it has {', '.join(found)}")  # fmt: skip
+    trace = found[name]
     unit = tuple(args.unit) if args.unit else tuple(n // 2 for n in trace.size)
     if not all(0 <= u < n for u, n in zip(unit, trace.size, strict=True)):
-        raise SystemExit(f"--unit {unit} is outside {args.layer}'s {trace.size} grid")
-    layer = "output" if args.layer == "score" else args.layer
+        raise SystemExit(f"fcn-jax geometry: --unit {' '.join(map(str, unit))} is outside "
+                         f"{name}'s {trace.size[0]}x{trace.size[1]} grid")  # fmt: skip
+    return name, trace, unit
+
+
+def _plot(args: argparse.Namespace, height: int, width: int, plotted) -> None:
+    from fcn_jax.geometry.footprint import measure_supports
+    from fcn_jax.viz import footprint_image
+
+    name, trace, unit = plotted
+    narrow = build(args.arch, 1, align=args.align, width=VERIFY_WIDTH)
+    layer = "output" if name == "score" else name
     mask = measure_supports(narrow, height, width, [(layer, unit)])[0]
-    title = f"{args.arch} ({args.align}) {args.layer} unit {unit}, input {height}x{width}"
-    footprint_image(mask, trace.box(*unit), title).save(args.plot)
+    title = f"{args.arch} ({args.align}) {name} unit {unit}, input {height}x{width}"
+    try:
+        footprint_image(mask, trace.box(*unit), title).save(args.plot)
+    except OSError as err:
+        raise SystemExit(f"fcn-jax geometry: --plot {args.plot}: cannot write it ({err})") from err
     print(f"wrote {args.plot}", file=sys.stderr)

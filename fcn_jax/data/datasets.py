@@ -9,11 +9,12 @@ from fcn_jax.data import synthetic
 from fcn_jax.data.folder import open_folder
 from fcn_jax.data.prepared import BUILT, DatasetNotReady
 
-__all__ = ["PREPARED", "Dataset", "DatasetNotReady", "open_dataset"]
+__all__ = ["KNOWN", "PREPARED", "Dataset", "DatasetNotReady", "describe", "open_dataset"]
 
 # Built with TFDS from the official files (fcn_jax.data.prepared, whose builders and TFDS are
 # imported only when one is opened).
 PREPARED = BUILT
+KNOWN = f"synthetic, folder:PATH, {', '.join(PREPARED)}"  # every name open_dataset takes
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,17 @@ def open_dataset(
                 splits["task_class_names"],
             )
         case _:
-            raise ValueError(
-                f"unknown dataset {name!r}; known: synthetic, folder:PATH, {', '.join(PREPARED)}"
-            )
+            raise ValueError(f"unknown dataset {name!r}; known: {KNOWN}")
+
+
+def describe(name: str) -> dict:
+    """``fcn-jax data info`` of a dataset that needs no preparing ('synthetic', 'folder:PATH'):
+    its splits' sizes (the synthetic one's at their defaults) and class names."""
+    if name != "synthetic" and not name.startswith("folder:"):
+        raise ValueError(f"{name!r} is a prepared dataset, or unknown; known: {KNOWN}")
+    dataset = open_dataset(name)
+    splits = {"train": len(dataset.train), "val": len(dataset.val)}
+    found = {"name": name, "splits": splits, "class_names": list(dataset.class_names)}
+    if name == "synthetic":
+        found["note"] = "generated on the fly; config.num_train and config.num_val set the sizes"
+    return found
