@@ -31,6 +31,9 @@ def load_config(overrides: list[str]):
         values(argv)
         return values.config
     except (AttributeError, KeyError) as err:
+        if path and "get_config" in str(err):
+            raise SystemExit(f"fcn-jax train: --config {path}: defines no get_config() "
+                             "returning a ConfigDict") from err  # fmt: skip
         raise SystemExit(f"fcn-jax train: {unknown_field(overrides, err)}") from err
     except (flags.Error, TypeError, ValueError) as err:
         if "Error whilst parsing config file" in str(err):  # the file's own error: its last line

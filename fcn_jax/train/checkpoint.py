@@ -32,6 +32,7 @@ from orbax.checkpoint import checkpoint_managers as policies
 from fcn_jax.train.checkpoint_errors import (
     CheckpointDamaged,
     CheckpointError,
+    NoCheckpoint,
     failure_reason,
     quiet_orbax,
 )
@@ -61,7 +62,7 @@ class Checkpoints:
     def __init__(self, directory: str | Path, keep: int = 2, read_only: bool = False):
         self.directory = Path(directory).absolute()
         if read_only and not self.directory.is_dir():
-            raise FileNotFoundError(f"no checkpoints in {self.directory}")
+            raise NoCheckpoint(f"no checkpoints in {self.directory}")
         policy = policies.AnyPreservationPolicy(
             [
                 policies.LatestN(keep),
@@ -145,17 +146,17 @@ class Checkpoints:
         """The step of 'latest', 'best' or a step number, checked to exist."""
         steps = self.steps()
         if not steps:
-            raise FileNotFoundError(f"no checkpoints in {self.directory}")
+            raise NoCheckpoint(f"no checkpoints in {self.directory}")
         if which == "latest":
             return max(steps)
         if which == "best":
             best = self.best_step()
             if best is None:
-                raise FileNotFoundError(f"no evaluated checkpoint in {self.directory}")
+                raise NoCheckpoint(f"no evaluated checkpoint in {self.directory}")
             return best
         step = int(which)
         if step not in steps:
-            raise FileNotFoundError(f"no checkpoint at step {step} in {self.directory}: {steps}")
+            raise NoCheckpoint(f"no checkpoint at step {step} in {self.directory}: {steps}")
         return step
 
     @contextmanager

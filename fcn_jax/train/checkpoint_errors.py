@@ -16,6 +16,11 @@ class CheckpointError(OSError):
     """A checkpoint could not be written (or, as :class:`CheckpointDamaged`, read)."""
 
 
+class NoCheckpoint(CheckpointError, FileNotFoundError):
+    """The checkpoint asked for is not there: no checkpoints at all, none evaluated, or no
+    checkpoint at that step."""
+
+
 class CheckpointDamaged(CheckpointError, ValueError):
     """A checkpoint's files cannot be read, or its arrays differ from their checksums."""
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from fcn_jax.data.preprocessing import Normalisation
 from fcn_jax.weights.surgery import transplant
 
@@ -28,9 +26,13 @@ def read_source(source: str | Path) -> dict:
         return {"params": load_bundle(path)[0], **({"batch_stats": stats} if stats else {})}
     if path.suffix == ".npz":
         from fcn_jax.weights import state_to_params
+        from fcn_jax.weights.files import WeightsFileError, read_state
 
-        with np.load(path) as data:
-            return {"params": state_to_params(dict(data))}
+        try:
+            state = read_state(path)
+        except WeightsFileError as err:
+            raise InitError(f"init_from: {err}") from err
+        return {"params": state_to_params(state)}
     from fcn_jax.train.checkpoint import restore_variables
 
     return restore_variables(path)
