@@ -110,12 +110,14 @@ def test_a_config_file_with_an_unknown_field_or_a_wrong_type_is_one_line(tmp_pat
 
 def test_class_weights_not_one_per_class_are_refused_before_compiling(tmp_path, capsys):
     with pytest.raises(SystemExit) as refused:
-        cli.main(["train", "--config.loss.class_weights=(1.0,2.0)", "--workdir", str(tmp_path)])
+        cli.main(
+            ["train", "--config.loss.class_weights=(1.0,2.0)", "--workdir", str(tmp_path / "r")]
+        )
     assert refused.value.code == (
         "fcn-jax train: config.loss.class_weights has 2 weights; "
         "dataset 'synthetic' has 6 classes: give one weight per class"
     )
-    assert not (tmp_path / "config.json").exists()
+    assert not (tmp_path / "r").exists()  # refused before the workdir was made
 
 
 def test_eval_refuses_a_bad_or_missing_config_json(tmp_path):

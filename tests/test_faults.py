@@ -52,6 +52,28 @@ def test_a_signal_stops_training_with_a_checkpoint(tmp_path, signum):
     assert Checkpoints(tmp_path / "checkpoints", read_only=True).steps()[-1] == stopped + 1
 
 
+@pytest.mark.slow
+def test_sigterm_during_set_up_is_one_line_and_143(trained, tmp_path):
+    # A run resuming from the tiny run's checkpoints is stopped while it opens the dataset and
+    # restores, before any step: exit 143, one line, the checkpoints byte for byte as they were.
+    reference, _ = trained
+    shutil.copytree(reference / "checkpoints", tmp_path / "checkpoints")
+    before = {p: p.read_bytes() for p in (tmp_path / "checkpoints").rglob("*") if p.is_file()}
+    run = fcn_jax("train", "--workdir", str(tmp_path), *tiny_flags(total_steps=8),
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert run.stdout.readline().startswith("workdir:")  # printed as the set-up begins
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 143, err
+    assert err.strip().splitlines()[-1] == (
+        f"fcn-jax train: SIGTERM received outside the training steps: stopped; the checkpoints "
+        f"in {tmp_path} are as they were"
+    )
+    assert "Traceback" not in err
+    after = {p: p.read_bytes() for p in (tmp_path / "checkpoints").rglob("*") if p.is_file()}
+    assert after == before
+
+
 def test_sigkill_mid_save_leaves_the_last_complete_checkpoint(tmp_path):
     script = f"""
         import os, signal, numpy as np

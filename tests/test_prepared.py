@@ -89,7 +89,7 @@ def test_missing_files_and_unwritten_builders_are_explained(tmp_path):
     (tmp_path / "other" / "readme.txt").write_text("not VOC")
     with pytest.raises(SystemExit, match=r"VOCtrainval_11-May-2012\.tar"):
         cli.main(["data", "prepare", "voc2012", "--manual-dir", str(tmp_path / "other"), *data])
-    with pytest.raises(ValueError, match="unknown dataset 'coco'"):
+    with pytest.raises(SystemExit, match="unknown dataset 'coco'; known: synthetic, folder:PATH"):
         cli.main(["data", "prepare", "coco", "--manual-dir", str(tmp_path), *data])
 
 

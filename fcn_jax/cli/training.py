@@ -126,7 +126,7 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
     from fcn_jax.data.folder import FolderError
     from fcn_jax.train.checkpoint import CheckpointError, CheckpointMismatch
     from fcn_jax.train.init_from import InitError
-    from fcn_jax.train.interrupt import TrainingInterrupted
+    from fcn_jax.train.interrupt import TrainingInterrupted, sigterm_ends_at_once
     from fcn_jax.train.loop import ConfigError, train_and_evaluate
     from fcn_jax.train.parallel import start_distributed, wants_distributed
     from fcn_jax.weights.bundle import BundleError
@@ -138,20 +138,21 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
                              "several processes")  # fmt: skip
     check_devices(config)
     workdir = args.workdir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}"
-    print(f"workdir: {workdir}")
     if config.compilation_cache:  # a restarted run loads, not recompiles
         import jax
 
         jax.config.update("jax_compilation_cache_dir", str(Path(workdir) / "xla_cache"))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # every step shape
+    outside = "received outside the training steps: stopped; the checkpoints in"
     try:
-        result = train_and_evaluate(config, workdir)
+        with sigterm_ends_at_once(f"fcn-jax train: SIGTERM {outside} {workdir} are as they were"):
+            print(f"workdir: {workdir}", flush=True)  # at once, also into a pipe or a log
+            result = train_and_evaluate(config, workdir)
     except TrainingInterrupted as stopped:
         print(f"fcn-jax train: {stopped}", file=sys.stderr)
         return stopped.exit_code
     except KeyboardInterrupt:  # outside the steps (set-up, the end): there was nothing to save
-        print(f"fcn-jax train: SIGINT received outside the training steps: stopped; the "
-              f"checkpoints in {workdir} are as they were", file=sys.stderr)  # fmt: skip
+        print(f"fcn-jax train: SIGINT {outside} {workdir} are as they were", file=sys.stderr)
         return 130
     except (
         DatasetNotReady,

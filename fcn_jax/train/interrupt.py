@@ -6,8 +6,11 @@ save."""
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
+from contextlib import contextmanager
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -56,3 +59,27 @@ class StopSignals:
             for signum, handler in self.previous.items():
                 signal.signal(signum, handler)
         self.previous = {}
+
+
+@contextmanager
+def sigterm_ends_at_once(message: str):
+    """While active, SIGTERM prints ``message`` (one line) and ends the process with 143 at
+    once, as Python's default does silently: used outside the training steps (set-up), where
+    nothing is being written. Raising instead, in the middle of XLA's or a data loader's work,
+    crashed the interpreter at exit (139). :class:`StopSignals` takes the signal over inside the
+    training loop."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum, frame):
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+        os._exit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGTERM) is terminated:
+            signal.signal(signal.SIGTERM, previous)

@@ -209,11 +209,11 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     inputs, tasks = supported(config)
     parallel = parallel_for(config)
     workdir = Path(workdir)
-    check_writable(workdir / "checkpoints")
     primary = jax.process_index() == 0
     dataset = dataset_from(config)
     spec = described(config, dataset, tasks, inputs)
     check_class_weights(config.loss.class_weights, spec.class_counts(), config.dataset)
+    check_writable(workdir / "checkpoints")  # the workdir is made once every setting is known
     model = model_from(spec)
     channels = model_input(dataset.val[0], inputs, spec.input_means()).shape[-1]
     sample = (1, 64, 64, channels)
