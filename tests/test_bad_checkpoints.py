@@ -57,8 +57,9 @@ def run(trained, tmp_path):
 
 
 def write_junk(step_dir) -> list[str]:
-    """0xff bytes (float NaN) over 64 bytes of the largest array file, which still decodes; the
-    params it changed, found by comparing what Orbax reads before and after."""
+    """0xff bytes over 64 bytes of the largest array file, which still decodes (to NaN where the
+    bytes are raw float32; to other values where they are not); the params it changed, found by
+    comparing what Orbax reads before and after."""
     before = leaf_names(raw_state(step_dir)["params"], "params/")
     target = largest_array_file(step_dir)
     data = bytearray(target.read_bytes())
@@ -66,7 +67,7 @@ def write_junk(step_dir) -> list[str]:
     target.write_bytes(bytes(data))
     after = leaf_names(raw_state(step_dir)["params"], "params/")
     changed = [n for n in before if before[n].tobytes() != after[n].tobytes()]
-    assert changed and any(np.isnan(after[n]).any() for n in changed)
+    assert changed  # Orbax alone would hand these values over as if nothing had happened
     return changed
 
 

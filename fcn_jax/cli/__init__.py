@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 
@@ -184,3 +185,16 @@ def user_errors() -> tuple[type[Exception], ...]:
 
     return (FolderError, DatasetNotReady, BundleError, CheckpointError, CheckpointMismatch,
             InitError)  # fmt: skip
+
+
+def entry() -> None:
+    """The process entry of ``fcn-jax`` and ``python -m fcn_jax.cli``: ``main``'s exit code.
+    A run stopped by a signal (130, 143) has said its one line and closed its files by then;
+    it ends at once, for an XLA computation that a Ctrl-C cut short can crash the interpreter's
+    teardown (exit 139 after the message)."""
+    code = main()
+    if code in (130, 143):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -1,5 +1,3 @@
-import sys
+from fcn_jax.cli import entry
 
-from fcn_jax.cli import main
-
-sys.exit(main())
+entry()

@@ -41,6 +41,17 @@ class _OrbaxErrors(logging.Filter):
 ORBAX_ERRORS = _OrbaxErrors()
 
 
+class _OrbaxTasks(logging.Filter):
+    """Drops asyncio's "Task exception was never retrieved" for Orbax's writing tasks, logged
+    when a failed save's tasks are collected (at exit, after the one line was said)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno >= logging.ERROR and "orbax" in record.getMessage())
+
+
+ORBAX_TASKS = _OrbaxTasks()
+
+
 def _closed_loop(unraisable) -> bool:
     """A TensorStore callback of a failed save, run after Orbax closed its event loop."""
     exc = unraisable.exc_value
@@ -49,8 +60,10 @@ def _closed_loop(unraisable) -> bool:
 
 def quiet_orbax() -> None:
     """Keep the tracebacks of a failed save's threads off the terminal (once per process): Orbax's
-    error logs, and TensorStore's callbacks on Orbax's closed event loop."""
+    error logs, asyncio's reports of its failed tasks, and TensorStore's callbacks on Orbax's
+    closed event loop."""
     logging.getLogger("absl").addFilter(ORBAX_ERRORS)
+    logging.getLogger("asyncio").addFilter(ORBAX_TASKS)
     hook = sys.unraisablehook
     if getattr(hook, "fcn_jax_quiet", False):
         return
