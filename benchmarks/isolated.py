@@ -8,7 +8,7 @@ alternates them from the parent; each worker times its calls itself, so the pipe
 not in the figures. On the 2-core CPU this changed nothing measurable against running both in
 one process (training at 256x256: 1.21x PyTorch, paired range 1.11-1.31, against 1.25x,
 1.21-1.33; one run each, and 1.15x in the full run after): what slows each framework after
-the other is in the shared kernel (README, Performance).
+the other is in the shared kernel (docs/performance.md).
 """
 
 from __future__ import annotations
