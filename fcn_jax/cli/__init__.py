@@ -1,4 +1,5 @@
-"""``fcn-jax``: the command line. Options are read here and nowhere below."""
+"""``fcn-jax``: the command line. Options are read here and nowhere below. Building the parser
+imports no JAX (the choices come from ``fcn_jax.names``), so every ``--help`` answers at once."""
 
 from __future__ import annotations
 
@@ -7,18 +8,46 @@ import os
 import sys
 import traceback
 
+from fcn_jax.cli.config_help import field_table, run_config
 from fcn_jax.cli.data import run_info, run_prepare
-from fcn_jax.cli.geometry import run_geometry
 from fcn_jax.cli.training import format_scores, load_config, run_eval, run_train
 from fcn_jax.cli.weights import run_convert, run_predict
-from fcn_jax.models import ALIGNMENTS, ARCHS, CLASSIFIERS
-from fcn_jax.weights.importers import FORMATS
+from fcn_jax.names import ALIGNMENTS, ARCHS, CLASSIFIERS, FORMATS
 
 __all__ = ["format_scores", "load_config", "main", "parser"]
 
+DESCRIPTION = (
+    "Fully Convolutional Networks for semantic segmentation (Long, Shelhamer, Darrell) in "
+    "JAX/Flax: train and evaluate the paper's nets, import the released weights, segment "
+    "images, and read a net's geometry."
+)
+EPILOG = """examples:
+  fcn-jax train --workdir runs/first            the built-in run: a small FCN-8s, synthetic data
+  fcn-jax train --config experiments/configs/voc_fcn32s.py --workdir runs/voc_fcn32s
+  fcn-jax config                                every config field, its default and meaning
+  fcn-jax eval --workdir runs/first             mean IU and the rest on the validation split
+  fcn-jax predict --workdir runs/first IMAGE.jpg --out predictions
+  fcn-jax convert --from caffe fcn8s-heavy-pascal.caffemodel --out weights/fcn8s
+  fcn-jax geometry fcn8s                        each layer's stride, receptive field and crop
+  fcn-jax data prepare voc2012 --manual-dir DIR  build a dataset from its official files
+  fcn-jax data info voc2012                     its splits, example counts and classes
+
+fcn-jax COMMAND --help tells more; --debug shows a Python traceback instead of a one-line error."""
+
+
+def run_geometry(args: argparse.Namespace) -> int:
+    from fcn_jax.cli.geometry import run_geometry as run  # imports JAX: only when it runs
+
+    return run(args)
+
 
 def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog="fcn-jax", description=__doc__)
+    main = argparse.ArgumentParser(
+        prog="fcn-jax",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     main.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     debug = argparse.ArgumentParser(add_help=False)  # also accepted after the command
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
@@ -45,8 +74,10 @@ def parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train",
         help="train (no arguments: the built-in synthetic run)",
-        description="Options other than --workdir are ml_collections config flags: "
-        "--config FILE and --config.FIELD=VALUE.",
+        description="Train an FCN in --workdir, resuming from its latest checkpoint. Every "
+        "option but those below is a config flag: --config FILE and --config.FIELD=VALUE.",
+        epilog=field_table(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     train.add_argument("--workdir", help="output directory (default runs/<timestamp>)")
     hosts = train.add_argument_group(
@@ -57,6 +88,15 @@ def parser() -> argparse.ArgumentParser:
     hosts.add_argument("--num-processes", type=int, metavar="N")
     hosts.add_argument("--process-id", type=int, metavar="I")
     train.set_defaults(run=run_train)
+
+    config = commands.add_parser(
+        "config",
+        help="every config field with its default and meaning (or a config's values)",
+        description="Every config field with its default and meaning. With --config FILE "
+        "and/or --config.FIELD=VALUE: that config's values, those not the default marked *.",
+    )
+    config.add_argument("--json", action="store_true", help="print one JSON object")
+    config.set_defaults(run=run_config)
 
     ev = commands.add_parser("eval", help="score a trained checkpoint on the validation split")
     ev.add_argument("--workdir", required=True)
@@ -162,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, rest: list[str]) -> int:
     if args.command == "train":
         return run_train(args, rest)
+    if args.command == "config":
+        return run_config(args, rest)
     if rest:
         parser().error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "geometry" and (len(args.size) > 2 or min(args.size) < 1):
