@@ -10,29 +10,12 @@ import traceback
 
 from fcn_jax.cli.config_help import field_table, run_config
 from fcn_jax.cli.data import run_info, run_prepare
+from fcn_jax.cli.help_text import DESCRIPTION, EPILOG, wrapped
 from fcn_jax.cli.training import format_scores, load_config, run_eval, run_train
 from fcn_jax.cli.weights import run_convert, run_predict
 from fcn_jax.names import ALIGNMENTS, ARCHS, CLASSIFIERS, FORMATS
 
 __all__ = ["format_scores", "load_config", "main", "parser"]
-
-DESCRIPTION = (
-    "Fully Convolutional Networks for semantic segmentation (Long, Shelhamer, Darrell) in "
-    "JAX/Flax: train and evaluate the paper's nets, import the released weights, segment "
-    "images, and read a net's geometry."
-)
-EPILOG = """examples:
-  fcn-jax train --workdir runs/first            the built-in run: a small FCN-8s, synthetic data
-  fcn-jax train --config experiments/configs/voc_fcn32s.py --workdir runs/voc_fcn32s
-  fcn-jax config                                every config field, its default and meaning
-  fcn-jax eval --workdir runs/first             mean IU and the rest on the validation split
-  fcn-jax predict --workdir runs/first IMAGE.jpg --out predictions
-  fcn-jax convert --from caffe fcn8s-heavy-pascal.caffemodel --out weights/fcn8s
-  fcn-jax geometry fcn8s                        each layer's stride, receptive field and crop
-  fcn-jax data prepare voc2012 --manual-dir DIR  build a dataset from its official files
-  fcn-jax data info voc2012                     its splits, example counts and classes
-
-fcn-jax COMMAND --help tells more; --debug shows a Python traceback instead of a one-line error."""
 
 
 def run_geometry(args: argparse.Namespace) -> int:
@@ -44,7 +27,7 @@ def run_geometry(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(
         prog="fcn-jax",
-        description=DESCRIPTION,
+        description=wrapped(DESCRIPTION),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -74,15 +57,20 @@ def parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train",
         help="train (no arguments: the built-in synthetic run)",
-        description="Train an FCN in --workdir, resuming from its latest checkpoint. Every "
-        "option but those below is a config flag: --config FILE and --config.FIELD=VALUE.",
+        usage="fcn-jax train [-h] [--workdir DIR] [--config FILE] [--config.FIELD=VALUE ...]\n"
+        "                     [--coordinator HOST:PORT --num-processes N --process-id I]",
+        description=wrapped(
+            "Train an FCN in --workdir, resuming from its latest checkpoint there. Every option "
+            "but those below is a config flag: --config FILE and --config.FIELD=VALUE."
+        ),
         epilog=field_table(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     train.add_argument("--workdir", help="output directory (default runs/<timestamp>)")
     hosts = train.add_argument_group(
-        "several processes (jax.distributed; also read from JAX_COORDINATOR_ADDRESS, "
-        "JAX_NUM_PROCESSES, JAX_PROCESS_ID)"
+        "several processes",
+        "jax.distributed; also read from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and\n"
+        "JAX_PROCESS_ID",
     )
     hosts.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0")
     hosts.add_argument("--num-processes", type=int, metavar="N")
@@ -92,6 +80,7 @@ def parser() -> argparse.ArgumentParser:
     config = commands.add_parser(
         "config",
         help="every config field with its default and meaning (or a config's values)",
+        usage="fcn-jax config [-h] [--json] [--config FILE] [--config.FIELD=VALUE ...]",
         description="Every config field with its default and meaning. With --config FILE "
         "and/or --config.FIELD=VALUE: that config's values, those not the default marked *.",
     )
