@@ -230,6 +230,9 @@ CASES = [
          "{tmp}/d.png"), "d.png", {"d.png": made_dir}),
     Case("geometry-interrupted", "interrupt", ("geometry", "fcn8s", "--verify"), "interrupted",
          codes=INTERRUPTED, interrupt_after=6),
+    # config
+    Case("config-unknown-field", "config", ("config", "--config.batch_sise=3"), "batch_sise"),
+    Case("config-missing-file", "path", ("config", "--config={tmp}/none.py"), "none.py"),
     # data
     Case("data-info-unknown", "config", ("data", "info", "imagenet"), "imagenet"),
     Case("data-info-not-prepared", "path", ("data", "info", "voc2012", "--data-dir",

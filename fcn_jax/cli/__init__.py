@@ -13,6 +13,7 @@ from fcn_jax.cli.data import run_info, run_prepare
 from fcn_jax.cli.help_text import DESCRIPTION, EPILOG, wrapped
 from fcn_jax.cli.training import format_scores, load_config, run_eval, run_train
 from fcn_jax.cli.weights import run_convert, run_predict
+from fcn_jax.data.prepared import BUILT
 from fcn_jax.names import ALIGNMENTS, ARCHS, CLASSIFIERS, FORMATS
 
 __all__ = ["format_scores", "load_config", "main", "parser"]
@@ -141,18 +142,27 @@ def parser() -> argparse.ArgumentParser:
     conv.add_argument("--out", required=True, metavar="DIR")
     conv.set_defaults(run=run_convert)
 
-    data = commands.add_parser("data", help="prepare and inspect the paper's datasets")
+    data = commands.add_parser(
+        "data",
+        help="prepare and inspect the paper's datasets",
+        description=wrapped(
+            f"synthetic and folder:PATH need no preparing; {', '.join(BUILT)} are built once "
+            "from their official files (fcn-jax data prepare NAME --manual-dir DIR), nothing "
+            "downloaded."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     data_commands = data.add_subparsers(dest="data_command", required=True)
     data_commands.add_parser = _with_parents(data_commands.add_parser, debug)
     prep = data_commands.add_parser("prepare", help="build a dataset from its official files")
-    prep.add_argument("name")
+    prep.add_argument("name", help=", ".join(BUILT))
     prep.add_argument("--manual-dir", required=True, help="folder with the official files")
     prep.add_argument("--data-dir", help="output (default ~/tensorflow_datasets)")
     prep.set_defaults(run=run_prepare)
     show = data_commands.add_parser("info", help="splits, example counts and class names")
-    show.add_argument("name")
+    show.add_argument("name", help=f"synthetic, folder:PATH, {', '.join(BUILT)}")
     show.add_argument("--data-dir", help="where it was prepared (default ~/tensorflow_datasets)")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("--json", action="store_true", help="print one JSON object")
     show.set_defaults(run=run_info)
     return main
 

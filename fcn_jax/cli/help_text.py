@@ -28,4 +28,5 @@ fcn-jax COMMAND --help tells more; --debug shows a Python traceback instead of a
 
 def wrapped(text: str) -> str:
     """``text`` filled to the width argparse uses, for the parsers that print it raw."""
-    return textwrap.fill(text, min(100, shutil.get_terminal_size().columns) - 2)
+    width = min(100, shutil.get_terminal_size().columns) - 2
+    return textwrap.fill(text, width, break_on_hyphens=False)
