@@ -81,6 +81,15 @@ def test_config_of_overrides_marks_what_is_not_the_default(capsys):
     assert str(stop.value.code).startswith("fcn-jax config: --config.batch_sise: no such")
 
 
+@pytest.mark.parametrize("command", ["train", "config"])
+def test_a_stray_argument_is_refused_not_ignored(command, capsys):
+    with pytest.raises(SystemExit) as stop:  # for train: before any work, JAX or config
+        cli.main([command, "--config.seed=1", "voc_fcn8s.py"])
+    assert stop.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith("fcn-jax: error: unrecognized arguments: voc_fcn8s.py (config")
+
+
 def test_top_level_help_is_for_users(capsys):
     text = help_of(capsys)
     assert "nowhere below" not in text  # the developer's note it used to show

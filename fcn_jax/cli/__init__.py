@@ -199,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace, rest: list[str]) -> int:
+    stray = [arg for i, arg in enumerate(rest) if not _config_flag(arg, rest[i - 1] if i else "")]
+    if args.command in ("train", "config") and stray:
+        parser().error(f"unrecognized arguments: {' '.join(stray)} (config fields are set with "
+                       f"--config.FIELD=VALUE: fcn-jax config lists them)")  # fmt: skip
     if args.command == "train":
         return run_train(args, rest)
     if args.command == "config":
@@ -213,6 +217,12 @@ def _dispatch(args: argparse.Namespace, rest: list[str]) -> int:
         return args.run(args)
     except user_errors() as err:
         raise SystemExit(f"fcn-jax {args.command}: {err}") from err
+
+
+def _config_flag(arg: str, before: str) -> bool:
+    """Whether ``arg`` is a config flag, or the value of the one ``before`` it."""
+    value_of_before = before.startswith("--config") and "=" not in before
+    return arg.startswith("--config") or (value_of_before and not arg.startswith("-"))
 
 
 def user_errors() -> tuple[type[Exception], ...]:
