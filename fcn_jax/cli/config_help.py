@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import textwrap
 
 from fcn_jax import default_config
@@ -87,6 +86,7 @@ def _plain(value):
 
 
 def _flat(config) -> dict:
+    """As ``config_check.flat``, which imports JAX (through the schema's choices)."""
     values = config.to_dict()
     out = {}
     for key, value in values.items():
@@ -118,5 +118,4 @@ def run_config(args: argparse.Namespace, overrides: list[str]) -> int:
         print(field_table(config))
         if config is not None:
             print(f"\n{MARK}: not the default")
-    sys.stdout.flush()
     return 0
