@@ -136,6 +136,8 @@ CASES = [
     train("train-workdir-is-a-file", "path", "{tmp}/out", files={"out": "my notes\n"}),
     Case("train-num-processes-not-int", "usage", ("train", "--num-processes", "two"), "two",
          codes=USAGE),
+    Case("train-stray-argument", "usage", ("train", "voc_fcn8s.py"), "voc_fcn8s.py",
+         codes=USAGE),
     train("train-resume-other-arch", "config", "arch", "--config.arch=fcn32s", run=True),
     train("train-resume-damaged-state", "damaged", "checkpoint", files={STATE: truncated},
           run=True),
@@ -230,6 +232,10 @@ CASES = [
          "{tmp}/d.png"), "d.png", {"d.png": made_dir}),
     Case("geometry-interrupted", "interrupt", ("geometry", "fcn8s", "--verify"), "interrupted",
          codes=INTERRUPTED, interrupt_after=6),
+    # config
+    Case("config-unknown-field", "config", ("config", "--config.batch_sise=3"), "batch_sise"),
+    Case("config-missing-file", "path", ("config", "--config={tmp}/none.py"), "none.py"),
+    Case("config-stray-argument", "usage", ("config", "batch_size"), "batch_size", codes=USAGE),
     # data
     Case("data-info-unknown", "config", ("data", "info", "imagenet"), "imagenet"),
     Case("data-info-not-prepared", "path", ("data", "info", "voc2012", "--data-dir",

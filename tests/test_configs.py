@@ -1,5 +1,6 @@
 """Every experiment config loads, documents itself, and fails clearly without its dataset."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,10 @@ def test_config_loads_with_overrides_and_documents_itself(path):
 )
 def test_missing_dataset_is_a_clear_message(name, tmp_path):
     data_dir = f"--config.data_dir={tmp_path / 'data'}"
-    with pytest.raises(SystemExit, match=r"not prepared.*fcn-jax data prepare"):
+    command = (
+        rf"`fcn-jax data prepare \w+ --manual-dir DIR --data-dir {re.escape(str(tmp_path))}/data`"
+    )
+    with pytest.raises(SystemExit, match=rf"not prepared.*: run {command}, DIR holding "):
         cli.main(["train", f"--config=experiments/configs/{name}.py", data_dir,
                   "--workdir", str(tmp_path / "run")])  # fmt: skip
 

@@ -9,7 +9,7 @@ import fcn_jax
 
 # lowest first; a part may import itself and any part on an earlier line, never a later one
 ORDER = [
-    {"geometry", "viz", "data"},
+    {"geometry", "viz", "data", "names"},
     {"kernels"},
     {"models"},
     {"weights"},

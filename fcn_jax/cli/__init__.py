@@ -1,4 +1,5 @@
-"""``fcn-jax``: the command line. Options are read here and nowhere below."""
+"""``fcn-jax``: the command line. Options are read here and nowhere below. Building the parser
+imports no JAX (the choices come from ``fcn_jax.names``), so every ``--help`` answers at once."""
 
 from __future__ import annotations
 
@@ -7,18 +8,30 @@ import os
 import sys
 import traceback
 
+from fcn_jax.cli.config_help import field_table, run_config
 from fcn_jax.cli.data import run_info, run_prepare
-from fcn_jax.cli.geometry import run_geometry
+from fcn_jax.cli.help_text import DESCRIPTION, EPILOG, wrapped
 from fcn_jax.cli.training import format_scores, load_config, run_eval, run_train
 from fcn_jax.cli.weights import run_convert, run_predict
-from fcn_jax.models import ALIGNMENTS, ARCHS, CLASSIFIERS
-from fcn_jax.weights.importers import FORMATS
+from fcn_jax.data.prepared import BUILT
+from fcn_jax.names import ALIGNMENTS, ARCHS, CLASSIFIERS, FORMATS
 
 __all__ = ["format_scores", "load_config", "main", "parser"]
 
 
+def run_geometry(args: argparse.Namespace) -> int:
+    from fcn_jax.cli.geometry import run_geometry as run  # imports JAX: only when it runs
+
+    return run(args)
+
+
 def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog="fcn-jax", description=__doc__)
+    main = argparse.ArgumentParser(
+        prog="fcn-jax",
+        description=wrapped(DESCRIPTION),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     main.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     debug = argparse.ArgumentParser(add_help=False)  # also accepted after the command
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
@@ -45,18 +58,35 @@ def parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train",
         help="train (no arguments: the built-in synthetic run)",
-        description="Options other than --workdir are ml_collections config flags: "
-        "--config FILE and --config.FIELD=VALUE.",
+        usage="fcn-jax train [-h] [--workdir DIR] [--config FILE] [--config.FIELD=VALUE ...]\n"
+        "                     [--coordinator HOST:PORT --num-processes N --process-id I]",
+        description=wrapped(
+            "Train an FCN in --workdir, resuming from its latest checkpoint there. Every option "
+            "but those below is a config flag: --config FILE and --config.FIELD=VALUE."
+        ),
+        epilog=field_table(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     train.add_argument("--workdir", help="output directory (default runs/<timestamp>)")
     hosts = train.add_argument_group(
-        "several processes (jax.distributed; also read from JAX_COORDINATOR_ADDRESS, "
-        "JAX_NUM_PROCESSES, JAX_PROCESS_ID)"
+        "several processes",
+        "jax.distributed; also read from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and\n"
+        "JAX_PROCESS_ID",
     )
     hosts.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0")
     hosts.add_argument("--num-processes", type=int, metavar="N")
     hosts.add_argument("--process-id", type=int, metavar="I")
     train.set_defaults(run=run_train)
+
+    config = commands.add_parser(
+        "config",
+        help="every config field with its default and meaning (or a config's values)",
+        usage="fcn-jax config [-h] [--json] [--config FILE] [--config.FIELD=VALUE ...]",
+        description="Every config field with its default and meaning. With --config FILE "
+        "and/or --config.FIELD=VALUE: that config's values, those not the default marked *.",
+    )
+    config.add_argument("--json", action="store_true", help="print one JSON object")
+    config.set_defaults(run=run_config)
 
     ev = commands.add_parser("eval", help="score a trained checkpoint on the validation split")
     ev.add_argument("--workdir", required=True)
@@ -112,18 +142,27 @@ def parser() -> argparse.ArgumentParser:
     conv.add_argument("--out", required=True, metavar="DIR")
     conv.set_defaults(run=run_convert)
 
-    data = commands.add_parser("data", help="prepare and inspect the paper's datasets")
+    data = commands.add_parser(
+        "data",
+        help="prepare and inspect the paper's datasets",
+        description=wrapped(
+            f"synthetic and folder:PATH need no preparing; {', '.join(BUILT)} are built once "
+            "from their official files (fcn-jax data prepare NAME --manual-dir DIR), nothing "
+            "downloaded."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     data_commands = data.add_subparsers(dest="data_command", required=True)
     data_commands.add_parser = _with_parents(data_commands.add_parser, debug)
     prep = data_commands.add_parser("prepare", help="build a dataset from its official files")
-    prep.add_argument("name")
+    prep.add_argument("name", help=", ".join(BUILT))
     prep.add_argument("--manual-dir", required=True, help="folder with the official files")
     prep.add_argument("--data-dir", help="output (default ~/tensorflow_datasets)")
     prep.set_defaults(run=run_prepare)
     show = data_commands.add_parser("info", help="splits, example counts and class names")
-    show.add_argument("name")
+    show.add_argument("name", help=f"synthetic, folder:PATH, {', '.join(BUILT)}")
     show.add_argument("--data-dir", help="where it was prepared (default ~/tensorflow_datasets)")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("--json", action="store_true", help="print one JSON object")
     show.set_defaults(run=run_info)
     return main
 
@@ -160,8 +199,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace, rest: list[str]) -> int:
+    stray = [arg for i, arg in enumerate(rest) if not _config_flag(arg, rest[i - 1] if i else "")]
+    if args.command in ("train", "config") and stray:
+        parser().error(f"unrecognized arguments: {' '.join(stray)} (config fields are set with "
+                       f"--config.FIELD=VALUE: fcn-jax config lists them)")  # fmt: skip
     if args.command == "train":
         return run_train(args, rest)
+    if args.command == "config":
+        return run_config(args, rest)
     if rest:
         parser().error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "geometry" and (len(args.size) > 2 or min(args.size) < 1):
@@ -172,6 +217,12 @@ def _dispatch(args: argparse.Namespace, rest: list[str]) -> int:
         return args.run(args)
     except user_errors() as err:
         raise SystemExit(f"fcn-jax {args.command}: {err}") from err
+
+
+def _config_flag(arg: str, before: str) -> bool:
+    """Whether ``arg`` is a config flag, or the value of the one ``before`` it."""
+    value_of_before = before.startswith("--config") and "=" not in before
+    return arg.startswith("--config") or (value_of_before and not arg.startswith("-"))
 
 
 def user_errors() -> tuple[type[Exception], ...]:

@@ -229,10 +229,10 @@ def check_paths(config) -> None:
     :class:`ConfigError` if a source of ``init_from`` (``A|B``: one per stream) names nothing
     on disk; the dataset first, as opening it would say."""
     if config.dataset in PREPARED and config.init_from:
-        from fcn_jax.data.prepared import builder, open_prepared
+        from fcn_jax.data.prepared import builder, not_prepared
 
         if not builder(config.dataset, config.data_dir or None).is_prepared():
-            open_prepared(config.dataset, config.data_dir or None)  # raises DatasetNotReady
+            raise not_prepared(config.dataset, config.data_dir or None)
     for source in config.init_from.split("|") if config.init_from else ():
         if not Path(source).exists():
             raise ConfigError(f"config.init_from={config.init_from!r}: {source!r} is no file or "

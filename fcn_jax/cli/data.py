@@ -4,19 +4,41 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 
 
 def run_prepare(args: argparse.Namespace) -> int:
     from fcn_jax.data.encoded import BadExample
-    from fcn_jax.data.prepared import DatasetNotReady, info, prepare
+    from fcn_jax.data.prepared import (
+        DatasetNotReady,
+        builder,
+        check_manual_dir,
+        info,
+        official_files,
+        prepare,
+    )
 
     _check_prepared_name("prepare", args.name)
+    if builder(args.name, args.data_dir).is_prepared():
+        found = info(args.name, args.data_dir)
+        print(f"{args.name} is already prepared in {found['path']}: {_counts(found)} (delete "
+              f"that folder to build it again)")  # fmt: skip
+        return 0
     try:
-        path = prepare(args.name, args.manual_dir, args.data_dir)
+        check_manual_dir(args.name, args.manual_dir)
+    except FileNotFoundError as err:
+        raise SystemExit(f"fcn-jax data prepare: {err}") from err
+    print(f"building {args.name} from {args.manual_dir} ({official_files(args.name, urls=False)}); "
+          f"every example is read and checked, nothing is downloaded", flush=True)  # fmt: skip
+    started = time.perf_counter()
+    try:
+        prepare(args.name, args.manual_dir, args.data_dir, progress=sys.stderr.isatty())
     except (BadExample, FileNotFoundError, DatasetNotReady) as err:
         raise SystemExit(f"fcn-jax data prepare: {err}") from err
-    counts = ", ".join(f"{k} {v}" for k, v in info(args.name, args.data_dir)["splits"].items())
-    print(f"prepared {args.name} in {path}: {counts}")
+    found = info(args.name, args.data_dir)
+    print(f"wrote {args.name} to {found['path']} in {time.perf_counter() - started:.1f} s: "
+          f"{_counts(found)}, {len(found['class_names'])} classes")  # fmt: skip
     return 0
 
 
@@ -35,12 +57,17 @@ def run_info(args: argparse.Namespace) -> int:
         raise SystemExit(f"fcn-jax data info: {err}") from err
     if args.json:
         print(json.dumps(found))
-    else:
-        print(f"{found['name']}: " + ", ".join(f"{k} {v}" for k, v in found["splits"].items()))
-        print("classes: " + ", ".join(found["class_names"]))
-        if "note" in found:
-            print(found["note"])
+        return 0
+    where = f" (in {found['path']})" if "path" in found else ""
+    print(f"{found['name']}{where}: {_counts(found)}")
+    print(f"{len(found['class_names'])} classes: " + ", ".join(found["class_names"]))
+    if "note" in found:
+        print(found["note"])
     return 0
+
+
+def _counts(found: dict) -> str:
+    return ", ".join(f"{split} {count}" for split, count in found["splits"].items())
 
 
 def _needs_no_preparing(name: str) -> bool:

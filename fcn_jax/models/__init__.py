@@ -11,15 +11,7 @@ from fcn_jax.models.fcn import FCN, Skip, Upscore, input_channels, layer_types, 
 from fcn_jax.models.googlenet import googlenet
 from fcn_jax.models.resnet import DilatedFCN, resnet, stage_output
 from fcn_jax.models.vgg import channels, vgg16
-
-ARCHS = (
-    "fcn32s", "fcn16s", "fcn8s", "fcn8s-atonce", "fcn-alexnet",
-    "fcn32s-googlenet", "fcn16s-googlenet", "fcn8s-googlenet",
-    "fcn-resnet50", "fcn-resnet101",
-)  # fmt: skip
-# Convolutionalized classifiers (coarse class-score maps; for imported ImageNet weights).
-CLASSIFIERS = ("vgg16", "alexnet", "googlenet")
-ALIGNMENTS = ("caffe", "same")
+from fcn_jax.names import ALIGNMENTS, ARCHS, CLASSIFIERS
 
 __all__ = [
     "ALIGNMENTS",

@@ -29,13 +29,13 @@ import numpy as np
 from fcn_jax.data.preprocessing import CAFFE_ILSVRC, TORCHVISION
 from fcn_jax.models import CLASSIFIERS, FCN, build, input_channels, trace_layers
 from fcn_jax.models.layers import Scale
+from fcn_jax.names import FORMATS
 from fcn_jax.weights.assign import abstract_params, assign, outputs_of, to_numpy
 from fcn_jax.weights.caffemodel import read_caffemodel
 from fcn_jax.weights.files import read_state
 from fcn_jax.weights.naming import resnet_layers, torchfcn_layers, vgg16_layers
 from fcn_jax.weights.surgery import is_head_layer, resize_classes
 
-FORMATS = ("caffe", "torchfcn", "torchvision", "timm")
 # A classifier's last layer (VGG16/CaffeNet fc8, GoogLeNet's loss3/classifier) and GoogLeNet's
 # auxiliary classifiers: dropped when the trunk becomes an FCN, as in the paper.
 CLASSIFIER_LAYERS = ("fc8", "loss3_classifier", "fc1000")
