@@ -84,7 +84,8 @@ class RunDisplay:
     """What the user sees of a run from step ``first`` to ``total``: :meth:`step` after a
     logged step, :meth:`scoring` after each validation image, :meth:`scored` when a
     validation ends. ``validations`` (an :class:`~fcn_jax.train.hooks.Every`) says how many are
-    still due, each counted in the time left as long as the latest took. Off a terminal, a step
+    still due, each counted in the time left as the latest's images at its pace without the
+    images that compiled (:meth:`scored`). Off a terminal, a step
     line is printed when ``plain`` is due. Shows nothing unless ``enabled`` (the first
     process)."""
 
@@ -93,7 +94,7 @@ class RunDisplay:
         self.bar, self.total, self.validations, self.plain = bar, total, validations, plain
         self.tasks, self.best, self.clock = tasks, best, clock
         self.lines = enabled and bar.disable
-        starting = step_status(None, None, None)
+        starting = step_status(None, None, None) if first < total else ""
         self.task = bar.add_task("step", total=total, completed=first, status=starting)
         self.validation_s: float | None = None  # the latest validation's
         self.validating = None  # the validation bar's task, while there is one
@@ -110,8 +111,8 @@ class RunDisplay:
 
     def scoring(self, step: int, done: int, images: int, compilations: int) -> None:
         """``done`` of the ``images`` of the validation at ``step`` are scored, the evaluation
-        step compiled ``compilations`` times so far (an image that compiled is left out of the
-        images/s)."""
+        step compiled ``compilations`` times so far: an image that compiled is left out of the
+        images/s (the pace of the next validations), not of this one's time left."""
         if done == 0:
             self.began, self.images, self.compilations = self.clock(), images, compilations
             self.image_rate = StepRate(steps=images, clock=self.clock)  # all of them
@@ -127,7 +128,8 @@ class RunDisplay:
         if self.validating is None:
             return
         per_s = self.image_rate.per_s()
-        left = None if per_s is None else (images - done) / per_s
+        # the time left at this validation's own pace: its compilations are spread through it
+        left = (images - done) * (self.clock() - self.began) / done
         rate = "--" if per_s is None else f"{per_s:.1f}"
         status = f"{rate} images/s  ETA {clock_time(left)}"
         self.bar.update(self.validating, completed=done, status=status)
