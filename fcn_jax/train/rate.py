@@ -15,7 +15,7 @@ class StepRate:
     that compiled (``stop(compiled=True)``: its batch shape was new) is left out, as its time is
     the compiler's."""
 
-    def __init__(self, steps: int = 20, seconds: float = 30.0, clock=time.perf_counter):
+    def __init__(self, steps: int = 20, seconds: float = 10.0, clock=time.perf_counter):
         self.steps, self.seconds, self.clock = steps, seconds, clock
         self.durations: deque[float] = deque()
         self.total = 0.0  # of the durations
