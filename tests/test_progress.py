@@ -3,11 +3,13 @@ fake clock, the time left, the validation line against the scores given it, the 
 terminal and the plain lines off one, each printed once."""
 
 import io
+import json
 import re
 
+import numpy as np
 import pytest
 from rich.console import Console
-from tiny_run import tiny_config
+from tiny_run import tiny_config, tiny_flags
 
 from fcn_jax.train.hooks import Every
 from fcn_jax.train.progress import BestScores, RunDisplay, progress_bar, validation_line
@@ -178,3 +180,43 @@ def test_a_run_off_a_terminal_prints_each_step_once(tmp_path, capsys):
     assert steps == ["step 1/4", "step 2/4", "step 3/4", "step 4/4"]
     assert [line.split("  ")[0] for line in lines if "  val  " in line] == ["step 2/4", "step 4/4"]
     assert sum("validating 3 images" in line for line in lines) == 2
+
+
+def fake_siftflow(root) -> None:
+    """Eight 64x64 scenes in SIFT Flow's layout, two of them the test set."""
+    from PIL import Image
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(0)
+    sub = "spatial_envelope_256x256_static_8outdoorcategories"
+    for folder in ("Images", "SemanticLabels", "GeoLabels"):
+        (root / folder / sub).mkdir(parents=True)
+    for k, name in enumerate([f"coast_a{k}" for k in range(6)] + ["forest_f1", "street_s1"]):
+        image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        Image.fromarray(image).save(root / "Images" / sub / f"{name}.jpg")
+        semantic = np.full((64, 64), 28, np.int32)
+        semantic[32:] = 1 + k % 5
+        savemat(root / "SemanticLabels" / sub / f"{name}.mat", {"S": semantic})
+        savemat(root / "GeoLabels" / sub / f"{name}.mat", {"S": np.full((64, 64), 1 + k % 3)})
+    (root / "TestSet1.txt").write_text("forest\\forest_f1.jpg\nstreet\\street_s1.jpg\n")
+
+
+@pytest.mark.slow
+def test_a_two_task_run_says_each_tasks_scores(tmp_path, capsys):
+    from fcn_jax import cli
+
+    fake_siftflow(tmp_path / "manual" / "SiftFlowDataset")
+    data = str(tmp_path / "data")
+    cli.main(["data", "prepare", "siftflow", "--manual-dir", str(tmp_path / "manual"),
+              "--data-dir", data])  # fmt: skip
+    capsys.readouterr()
+    flags = [*tiny_flags(tasks=("semantic", "geometric")), "--config.dataset=siftflow",
+             f"--config.data_dir={data}"]  # fmt: skip
+    assert cli.main(["train", "--workdir", str(tmp_path / "run"), *flags]) == 0
+    out = capsys.readouterr().out
+    final = json.loads((tmp_path / "run" / "final_metrics.json").read_text())
+    semantic, geometric = final["mean_iu"], final["geometric"]["mean_iu"]
+    line = next(line for line in out.splitlines() if line.startswith("step 4/4  val  "))
+    assert f"semantic: mean IU {semantic:.4f}" in line
+    assert f"| geometric: mean IU {geometric:.4f}" in line
+    assert f"\ngeometric\n pixel_accuracy  {final['geometric']['pixel_accuracy']:.4f}" in out
