@@ -167,6 +167,8 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
     ) as err:
         raise SystemExit(f"fcn-jax train: {err}") from err
     print(format_scores(result, _class_names(workdir)))
+    for task in config.tasks[1:]:  # e.g. SIFT Flow's geometric classes, by number
+        print(f"\n{task}\n{format_scores(result[task])}")
     return 0
 
 

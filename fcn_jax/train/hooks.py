@@ -2,19 +2,19 @@
 
 Each step of the loop (:func:`fcn_jax.train.loop.train_and_evaluate`) is fed its batch
 (:func:`feed`: padded across processes, counted, the freed memory released on a new shape);
-after it the loop checks the loss (:func:`finite_loss`), reports progress (:class:`LogHook`),
-and when due validates (:class:`ValidateHook`), checkpoints (:class:`CheckpointHook`) and
-releases the freed memory (:func:`periodic_work`), asking whether to stop
-(:class:`StopSignalsHook`) before and during validation. Each takes plain arguments; none reads
-the config.
+after it the loop checks the loss (:func:`finite_loss`), times the step and reports progress
+(:class:`LogHook`, to a :class:`~fcn_jax.train.progress.RunDisplay`), and when due validates
+(:class:`ValidateHook`), checkpoints (:class:`CheckpointHook`) and releases the freed memory
+(:func:`periodic_work`), asking whether to stop (:class:`StopSignalsHook`) before and during
+validation. Each takes plain arguments; none reads the config.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from fcn_jax.train.parallel import (
     pad_to_largest,
     sum_over_processes,
 )
+from fcn_jax.train.rate import StepRate
 from fcn_jax.train.runlog import PaddingCount, RunLog
 from fcn_jax.train.step import evaluate, variables_of
 from fcn_jax.viz import tile
@@ -45,6 +46,12 @@ class Every:
     def __call__(self, step: int) -> bool:
         return step % self.steps == 0 or step == self.last
 
+    def remaining(self, step: int) -> int:
+        """How many steps after ``step`` (up to ``last``) are due."""
+        if step >= self.last:
+            return 0
+        return self.last // self.steps - step // self.steps + (self.last % self.steps != 0)
+
 
 def finite_loss(step: int, metrics: dict, checkpoints: Checkpoints) -> float:
     """The step's loss; raises if it or the gradient norm is not finite, before anything is
@@ -59,30 +66,32 @@ def finite_loss(step: int, metrics: dict, checkpoints: Checkpoints) -> float:
 
 
 class LogHook:
-    """When ``every`` is due: the progress bar, and the 'train' row of the run log (loss,
-    steps/s since ``first``, compilations, padding overhead); off a terminal, a plain progress
-    line when ``plain`` is due too."""
+    """Each step's time (:class:`~fcn_jax.train.rate.StepRate`, from :meth:`begin` to the
+    call; a step that compiled is left out); when ``every`` is due, the display's step (loss,
+    recent steps/s, time left) and the 'train' row of the run log (loss, the same steps/s,
+    compilations, padding overhead)."""
 
-    def __init__(self, log: RunLog, bar, every: Every, plain: Every, first: int, train_step,
-                 padding: PaddingCount, primary: bool, started: float):  # fmt: skip
-        self.log, self.bar, self.every, self.plain, self.first = log, bar, every, plain, first
-        self.train_step, self.padding, self.started = train_step, padding, started
-        self.lines = primary and not bar.console.is_terminal
-        self.task = bar.add_task("train", total=every.last, completed=first, loss=0.0, rate=0.0)
+    def __init__(self, log: RunLog, display, every: Every, train_step, padding: PaddingCount,
+                 rate: StepRate):  # fmt: skip
+        self.log, self.display, self.every, self.rate = log, display, every, rate
+        self.train_step, self.padding = train_step, padding
+        self.compilations = train_step.compilations()
+
+    def begin(self) -> None:
+        self.rate.start()
 
     def __call__(self, step: int, loss: float) -> None:
+        compilations = self.train_step.compilations()
+        self.rate.stop(compiled=compilations > self.compilations)
+        self.compilations = compilations
         if not self.every(step):
             return
-        rate = (step - self.first) / (time.time() - self.started)
-        self.bar.update(self.task, completed=step, loss=loss, rate=rate)
-        if self.lines and self.plain(step):
-            eta = (self.every.last - step) / max(rate, 1e-9)
-            print(f"step {step}/{self.every.last} loss {loss:.4f} {rate:.2f} steps/s", end=" ")
-            print(f"ETA {eta:.0f} s")
+        per_s = self.rate.per_s()
+        self.display.step(step, loss, per_s)
         row = {
             "loss": loss,
-            "steps_per_s": rate,
-            "compilations": self.train_step.compilations(),
+            **({} if per_s is None else {"steps_per_s": per_s}),
+            "compilations": compilations,
             "padding_overhead": self.padding.overhead(),
         }
         self.log.write(step, "train", row)
@@ -102,12 +111,22 @@ def until(examples: Iterable, stopped: Callable[[], bool], taken: list) -> Itera
         yield example
 
 
-def validate_on(eval_step, params, val, prep, targets, keep: int, stopped=never):
+def counted(examples: list, report: Callable, compilations: Callable[[], int]) -> Iterator:
+    """``examples``, with ``report(done, len(examples), compilations())`` before the first and
+    after each is used (when the next is asked for)."""
+    report(0, len(examples), compilations())
+    for done, example in enumerate(examples, 1):
+        yield example
+        report(done, len(examples), compilations())
+
+
+def validate_on(eval_step, params, val, prep, targets, keep: int, report, stopped=never):
     """Confusions over the validation split, each process scoring its share, and the first
     ``keep`` predictions of this process's share; None if ``stopped()`` (asked between images)
-    cut any process's share short."""
+    cut any process's share short. ``report(done, images, compilations)`` follows this
+    process's share and the evaluation step's compilations."""
     share, taken = val[jax.process_index() :: jax.process_count()], []
-    scored = until(share, stopped, taken)
+    scored = until(counted(share, report, eval_step._cache_size), stopped, taken)
     confusions, predicted = evaluate(eval_step, local_copy(params), scored, prep, targets, keep)
     if max_over_processes(np.array(len(taken) < len(share))):
         return None
@@ -119,7 +138,8 @@ class ValidateHook:
     """Scores on the validation split when ``every`` is due: the 'val' row of the run log,
     ``samples_STEP.png`` of the first ``keep`` examples, the learning curve. ``score`` turns
     the confusions into scores; ``result`` holds the latest. ``stopped()``, asked between
-    images, cuts it short: nothing is written and it returns None."""
+    images, cuts it short: nothing is written and it returns None. ``display`` (a
+    :class:`~fcn_jax.train.progress.RunDisplay`) shows its progress and its line."""
 
     every: Every
     eval_step: Any
@@ -131,6 +151,7 @@ class ValidateHook:
     log: RunLog
     workdir: Path
     primary: bool
+    display: Any
     result: dict = field(default_factory=dict)
 
     def due(self, step: int) -> bool:
@@ -138,10 +159,12 @@ class ValidateHook:
 
     def __call__(self, step: int, state, stopped=never) -> dict | None:
         variables = variables_of(state)
+        report = partial(self.display.scoring, step)
         scored = validate_on(
-            self.eval_step, variables, self.val, self.prep, self.targets, self.keep, stopped
+            self.eval_step, variables, self.val, self.prep, self.targets, self.keep, report, stopped
         )
         if scored is None:
+            self.display.scored(step, None)
             return None
         confusions, pairs = scored
         result = {**self.score(confusions), "eval_compilations": self.eval_step._cache_size()}
@@ -151,6 +174,7 @@ class ValidateHook:
                 self.workdir / f"samples_{step:06d}.png"
             )
         self.log.plot()
+        self.display.scored(step, result)
         self.result = result
         return result
 

@@ -8,7 +8,6 @@ the dataset, the net, the state, the step, the checkpoints and the hooks
 from __future__ import annotations
 
 import json
-import time
 from contextlib import closing
 from dataclasses import replace
 from functools import partial
@@ -41,13 +40,9 @@ from fcn_jax.train.init_from import source_preprocessing
 from fcn_jax.train.interrupt import StopSignals
 from fcn_jax.train.optim import make_optimizer
 from fcn_jax.train.parallel import DataParallel, data_parallel
-from fcn_jax.train.runlog import (
-    PaddingCount,
-    RunLog,
-    describe_changes,
-    progress_bar,
-    record_config,
-)
+from fcn_jax.train.progress import BestScores, RunDisplay, progress_bar
+from fcn_jax.train.rate import StepRate
+from fcn_jax.train.runlog import PaddingCount, RunLog, describe_changes, record_config, rows
 from fcn_jax.train.spec import RunSpec, model_from
 from fcn_jax.train.start import initialised, resumed
 from fcn_jax.train.step import init_state, make_train_step
@@ -184,7 +179,8 @@ def batch_options(config, dataset, spec: RunSpec, inputs, tasks) -> dict:
     }
 
 
-def validation_for(config, model, spec: RunSpec, dataset, tasks, log, workdir) -> ValidateHook:
+def validation_for(config, model, spec: RunSpec, dataset, tasks, log, workdir,
+                   display) -> ValidateHook:  # fmt: skip
     """Validation on the dataset's whole validation split, every ``eval_every`` steps."""
     eval_step, prep, targets = eval_parts(model, spec)
     return ValidateHook(
@@ -198,6 +194,7 @@ def validation_for(config, model, spec: RunSpec, dataset, tasks, log, workdir) -
         log=log,
         workdir=workdir,
         primary=log.enabled,
+        display=display,
     )
 
 
@@ -235,12 +232,13 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     options = batch_options(config, dataset, spec, inputs, tasks)
     batches = train_batches(dataset.train, start_step=data_start, **options)
     log = RunLog(workdir, enabled=primary, resumed_at=first)
-    validation = validation_for(config, model, spec, dataset, tasks, log, workdir)
-    every_save = Every(config.checkpoint_every, total)
+    every_save, every_eval = Every(config.checkpoint_every, total), Every(config.eval_every, total)
     checkpoint = CheckpointHook(checkpoints, every_save, spec.to_json(), data)
-    padding, memory, started = PaddingCount(), ReleaseOnNewShape(), time.time()
+    padding, memory = PaddingCount(), ReleaseOnNewShape()
     every_log = Every(config.log_every, total)
-    plain = Every(max(config.log_every, total // 20), total)  # progress lines off a terminal
+    # off a terminal, a progress line about every twentieth of the run, on a logged step
+    plain = Every(config.log_every * max(1, total // 20 // config.log_every), total)
+    best = BestScores(tasks, rows(workdir, "val") if primary else [])
     placed = parallel.place_state(state)
     with (
         StopSignals() as signals,  # left last: a signal while the saves complete is recorded
@@ -249,12 +247,15 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         closing(batches),  # grain's worker processes (config.workers) stop
         progress_bar(primary) as bar,
     ):
-        progress = LogHook(log, bar, every_log, plain, first, train_step, padding, primary, started)
+        display = RunDisplay(bar, first, total, every_eval, plain, tasks, best, primary)
+        validation = validation_for(config, model, spec, dataset, tasks, log, workdir, display)
+        progress = LogHook(log, display, every_log, train_step, padding, StepRate())
         stop_signals = StopSignalsHook(signals, checkpoints, workdir)
         if first >= total:  # nothing left to train
             final_validation(first, state, validation, stop_signals)
         del state  # donated to the first step
         for step in range(first + 1, total + 1):
+            progress.begin()
             placed, metrics = train_step(placed, feed(next(batches), parallel, padding, memory))
             checkpoints.check(wait=validation.due(step))  # a failed save stops the run
             progress(step, finite_loss(step, metrics, checkpoints))

@@ -1,5 +1,5 @@
-"""What a training run writes: JSON lines, TensorBoard events, a learning curve, a progress bar,
-the config of every start; and the padding it counts for them."""
+"""What a training run writes: JSON lines, TensorBoard events, a learning curve, the config of
+every start; and the padding it counts for them."""
 
 from __future__ import annotations
 
@@ -8,13 +8,6 @@ import os
 import time
 from pathlib import Path
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-)
 from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
@@ -34,6 +27,11 @@ def _records(path: Path) -> list[dict]:
         except json.JSONDecodeError:
             continue
     return records
+
+
+def rows(workdir: Path, split: str) -> list[dict]:
+    """The rows of ``split`` in ``workdir/metrics.jsonl`` (none if it is missing)."""
+    return [r for r in _records(Path(workdir) / "metrics.jsonl") if r.get("split") == split]
 
 
 def _replace(path: Path, records: list[dict]) -> None:
@@ -108,20 +106,6 @@ class RunLog:
             return
         self.jsonl.close()
         self.events.close()
-
-
-def progress_bar(enabled: bool = True) -> Progress:
-    """Step, loss, steps/s and ETA."""
-    return Progress(
-        TextColumn("step"),
-        MofNCompleteColumn(),
-        BarColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}"),
-        TextColumn("{task.fields[rate]:.2f} steps/s"),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        disable=not enabled,
-    )
 
 
 class PaddingCount:
