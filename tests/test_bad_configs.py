@@ -12,6 +12,7 @@ from fcn_jax import cli
 from fcn_jax.cli.config_check import SCHEMA, check_config, flat
 from fcn_jax.default_config import get_config
 from fcn_jax.train.runlog import RunLog, describe_changes, record_config
+from fcn_jax.viz import learning_series
 
 ARCHS = ("fcn32s, fcn16s, fcn8s, fcn8s-atonce, fcn-alexnet, fcn32s-googlenet, fcn16s-googlenet, "
          "fcn8s-googlenet, fcn-resnet50, fcn-resnet101")  # fmt: skip
@@ -143,14 +144,18 @@ def test_a_resumed_log_keeps_each_step_once(tmp_path):
     (tmp_path / "metrics.jsonl").write_text(text)
     log = RunLog(tmp_path, resumed_at=4)
     assert rows(tmp_path) == [(1, "train"), (2, "train"), (3, "train"), (4, "train"), (4, "val")]
-    assert log.history["train loss"] == [(1, 1.0), (2, 0.5), (3, 1 / 3), (4, 0.25)]
+    assert learning_series(map(json.loads, (tmp_path / "metrics.jsonl").open()))[
+        ("train", "loss")
+    ] == ([1, 2, 3, 4], [1.0, 0.5, 1 / 3, 0.25])
     log.write(4, "val", {"mean_iu": 0.5})  # validation done again at the resumed step
     log.write(5, "train", {"loss": 0.2})
     log.close()
     assert rows(tmp_path) == [(1, "train"), (2, "train"), (3, "train"), (4, "train"), (4, "val"),
                               (5, "train")]  # fmt: skip
     assert json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[4])["mean_iu"] == 0.5
-    assert log.history["val mean_iu"] == [(4, 0.5)]
+    assert learning_series(map(json.loads, (tmp_path / "metrics.jsonl").open()))[
+        ("val", "mean_iu")
+    ] == ([4], [0.5])
 
 
 def test_every_start_is_appended_to_the_config_history(tmp_path):

@@ -8,6 +8,7 @@ import jax
 import numpy as np
 import pytest
 from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import IMAGES, EventAccumulator
 from tiny_run import tiny_config
 
 from fcn_jax import cli
@@ -72,6 +73,18 @@ def test_a_run_writes_everything_a_user_looks_at(trained):
     for png in ("learning_curve.png", "samples_000002.png", "samples_000004.png"):
         with Image.open(workdir / png) as image:
             assert image.format == "PNG"
+    events = EventAccumulator(str(workdir / "tensorboard"), size_guidance={IMAGES: 0})
+    events.Reload()
+    samples = events.Images("val/samples")  # the tiles of samples_STEP.png, as they are
+    assert [(i.step, i.encoded_image_string) for i in samples] == [
+        (s, (workdir / f"samples_{s:06d}.png").read_bytes()) for s in (2, 4)
+    ]
+    names = ("background", "blob", "disc", "line", "stripes", "triangle")  # synthetic's classes
+    class_ius = {
+        n: iu for n, iu in zip(names, result["per_class_iu"], strict=True) if iu is not None
+    }
+    for name, iu in class_ius.items():
+        assert events.Scalars(f"val/iu/{name}")[-1].value == pytest.approx(iu)
     assert Checkpoints(workdir / "checkpoints", read_only=True).steps() == [2, 4]
 
 

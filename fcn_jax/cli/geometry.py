@@ -50,17 +50,18 @@ def run_geometry(args: argparse.Namespace) -> int:
 
 
 def check_plot_options(args: argparse.Namespace) -> None:
-    """--plot into an existing folder, as a format PIL writes: checked before any work."""
-    from PIL import Image
+    """--plot into an existing folder, as a format matplotlib writes: checked before any
+    work."""
+    from fcn_jax.viz import saved_formats
 
     if not args.plot:
         return
     path = Path(args.plot)
     if not path.parent.is_dir():
         raise SystemExit(f"fcn-jax geometry: --plot {args.plot}: no folder {path.parent}")
-    if path.suffix.lower() not in Image.registered_extensions():
+    if path.suffix.lower() not in saved_formats():
         raise SystemExit(f"fcn-jax geometry: --plot {args.plot}: not an image file name; "
-                         "give one ending in .png (or .jpg, .pdf, ...)")  # fmt: skip
+                         "give one ending in .png (or .svg, .pdf, .jpg, ...)")  # fmt: skip
     if path.is_dir():
         raise SystemExit(f"fcn-jax geometry: --plot {args.plot} is a folder; give a file name")
 
@@ -94,17 +95,25 @@ def _plotted_unit(args: argparse.Namespace, height: int, width: int):
     return name, trace, unit
 
 
+def _field(trace, unit) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The unit's whole receptive field (``f_ks``'s window about its centre), inclusive input
+    pixels ``((top, bottom), (left, right))``; it may reach past the input."""
+    half = (trace.field.k - 1) / 2
+    return tuple((float(trace.map(u) - half), float(trace.map(u) + half)) for u in unit)
+
+
 def _plot(args: argparse.Namespace, height: int, width: int, plotted) -> None:
     from fcn_jax.geometry.footprint import measure_supports
-    from fcn_jax.viz import footprint_image
+    from fcn_jax.viz import footprint_figure, save
 
     name, trace, unit = plotted
     narrow = build(args.arch, 1, align=args.align, width=VERIFY_WIDTH)
     layer = "output" if name == "score" else name
     mask = measure_supports(narrow, height, width, [(layer, unit)])[0]
-    title = f"{args.arch} ({args.align}) {name} unit {unit}, input {height}x{width}"
+    title = (f"{args.arch} ({args.align} alignment): what {name} unit {unit} sees "
+             f"of a {height}x{width} input")  # fmt: skip
     try:
-        footprint_image(mask, trace.box(*unit), title).save(args.plot)
+        save(footprint_figure(mask, trace.box(*unit), title, _field(trace, unit)), args.plot)
     except OSError as err:
         raise SystemExit(f"fcn-jax geometry: --plot {args.plot}: cannot write it ({err})") from err
     print(f"wrote {args.plot}", file=sys.stderr)

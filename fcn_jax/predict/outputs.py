@@ -1,7 +1,11 @@
 """The files one ``predict`` call writes, checked before any is written.
 
 Every input gets ``<stem>.png`` and ``<stem>_overlay.png`` (FCNs) and, with a heatmap class
-``k``, ``<stem>_heat_<k>.npy`` and ``.png``, in the output directory. The call is refused,
+``k``, ``<stem>_heat_<k>.npy`` and ``.png``, in the output directory. ``<stem>.png`` and the
+``.npy`` are data: the class index of each pixel (one byte, a palette PNG), the score at the
+net's resolution. The other two are figures for a person: the image at its own pixels with the
+labels over it and a legend of the classes they hold, or with the class's score over it, a
+colour bar from 0 to 1 and the class's name on top (:func:`heat_title`). The call is refused,
 before anything is written, when one of those files would be one of its inputs (any image,
 depth or HHA file) or when two inputs would write the same file (two stems alike, from two
 folders or two suffixes). A file left by an earlier call is overwritten, as a rerun expects.
@@ -24,6 +28,12 @@ def names(stem: str, labels: bool, heat_class: int | None) -> list[str]:
     if heat_class is not None:
         found += [f"{stem}_heat_{heat_class}.npy", f"{stem}_heat_{heat_class}.png"]
     return found
+
+
+def heat_title(k: int, class_names: Sequence[str] | None) -> str:
+    """The title of a heatmap of class ``k``: ``'class 15 (person): softmax score'``."""
+    name = f" ({class_names[k]})" if class_names and k < len(class_names) else ""
+    return f"class {k}{name}: softmax score"
 
 
 def plan(

@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import numpy as np
-from PIL import Image
 
 from fcn_jax.data.preprocessing import Normalisation, caffe
 from fcn_jax.data.transforms import model_input
 from fcn_jax.models import CLASSIFIERS, build_from
 from fcn_jax.predict import outputs
 from fcn_jax.predict.images import read_depth, read_rgb
-from fcn_jax.viz import heatmap, label_png, overlay
+from fcn_jax.viz import heatmap_figure, label_png, overlay_figure, save
 
 if TYPE_CHECKING:
     from fcn_jax.train.spec import RunSpec
@@ -144,13 +143,14 @@ def predictions(
             label = logits.argmax(-1)
             label_png(label).save(target := next(files))
             yield target
-            Image.fromarray(overlay(rgb, label)).save(target := next(files))
+            save(overlay_figure(rgb, label, predictor.class_names), target := next(files))
             yield target
         if k is not None:
             score = np.asarray(jax.nn.softmax(logits, axis=-1))[..., k]
             np.save(target := next(files), score)
             yield target
-            Image.fromarray(heatmap(rgb, score)).save(target := next(files))
+            title = outputs.heat_title(k, predictor.class_names)
+            save(heatmap_figure(rgb, score, title), target := next(files))
             yield target
 
 

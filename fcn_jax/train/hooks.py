@@ -33,7 +33,7 @@ from fcn_jax.train.parallel import (
 from fcn_jax.train.rate import StepRate
 from fcn_jax.train.runlog import PaddingCount, RunLog
 from fcn_jax.train.step import evaluate, variables_of
-from fcn_jax.viz import tile
+from fcn_jax.viz import png_bytes, tile
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,8 @@ def validate_on(eval_step, params, val, prep, targets, keep: int, report, stoppe
 @dataclass
 class ValidateHook:
     """Scores on the validation split when ``every`` is due: the 'val' row of the run log,
-    ``samples_STEP.png`` of the first ``keep`` examples, the learning curve. ``score`` turns
+    ``samples_STEP.png`` of the first ``keep`` examples (also TensorBoard's image
+    ``val/samples``, classes named by ``class_names``), the learning curve. ``score`` turns
     the confusions into scores; ``result`` holds the latest. ``stopped()``, asked between
     images, cuts it short: nothing is written and it returns None. ``display`` (a
     :class:`~fcn_jax.train.progress.RunDisplay`) shows its progress and its line."""
@@ -153,6 +154,7 @@ class ValidateHook:
     primary: bool
     display: Any
     result: dict = field(default_factory=dict)
+    class_names: tuple | None = None
 
     def due(self, step: int) -> bool:
         return self.every(step)
@@ -170,9 +172,10 @@ class ValidateHook:
         result = {**self.score(confusions), "eval_compilations": self.eval_step._cache_size()}
         self.log.write(step, "val", result)
         if pairs and self.primary:
-            tile([(e["image"], e["label"], p) for e, p in pairs]).save(
-                self.workdir / f"samples_{step:06d}.png"
-            )
+            rows = [(e["image"], e["label"], p) for e, p in pairs]
+            png = png_bytes(tile(rows, self.class_names, f"validation samples at step {step}"))
+            (self.workdir / f"samples_{step:06d}.png").write_bytes(png)
+            self.log.image(step, "val/samples", png)
         self.log.plot()
         self.display.scored(step, result)
         self.result = result

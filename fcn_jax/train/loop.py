@@ -195,6 +195,7 @@ def validation_for(config, model, spec: RunSpec, dataset, tasks, log, workdir,
         workdir=workdir,
         primary=log.enabled,
         display=display,
+        class_names=tuple(spec.class_names),
     )
 
 
@@ -231,7 +232,8 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     first, total = int(state.step), config.total_steps
     options = batch_options(config, dataset, spec, inputs, tasks)
     batches = train_batches(dataset.train, start_step=data_start, **options)
-    log = RunLog(workdir, enabled=primary, resumed_at=first)
+    title = f"{config.arch} on {config.dataset} ({workdir.name})"
+    log = RunLog(workdir, primary, first, class_names=spec.class_names, title=title)
     every_save, every_eval = Every(config.checkpoint_every, total), Every(config.eval_every, total)
     checkpoint = CheckpointHook(checkpoints, every_save, spec.to_json(), data)
     padding, memory = PaddingCount(), ReleaseOnNewShape()

@@ -3,17 +3,20 @@ every start; and the padding it counts for them."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+from PIL import Image
 from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 from fcn_jax.data.labels import VOID
-from fcn_jax.viz import learning_curve
+from fcn_jax.viz import learning_curve, learning_series, save
 
 
 def _records(path: Path) -> list[dict]:
@@ -42,13 +45,17 @@ def _replace(path: Path, records: list[dict]) -> None:
 
 
 class RunLog:
-    """Appends metrics to ``metrics.jsonl`` and TensorBoard events under ``workdir``, keeps the
-    history for ``learning_curve.png``. A run resumed at step ``resumed_at`` first drops the
-    rows of the steps after it (they are done again), so each step's row appears once. Only the
-    first process of a multi-process run writes (``enabled``); the others' calls do nothing."""
+    """Appends metrics to ``metrics.jsonl`` and TensorBoard events under ``workdir`` (the
+    scalars, each class's IU as ``val/iu/<class name>``, images), and draws
+    ``learning_curve.png`` from the whole of ``metrics.jsonl``, titled ``title``. A run resumed
+    at step ``resumed_at`` first drops the rows of the steps after it (they are done again), so
+    each step's row appears once. Only the first process of a multi-process run writes
+    (``enabled``); the others' calls do nothing."""
 
-    def __init__(self, workdir: Path, enabled: bool = True, resumed_at: int = 0):
+    def __init__(self, workdir: Path, enabled: bool = True, resumed_at: int = 0,
+                 class_names: Sequence[str] | None = None, title: str = ""):  # fmt: skip
         self.workdir, self.enabled = Path(workdir), enabled
+        self.class_names, self.title = class_names, title
         if not enabled:
             return
         path = self.workdir / "metrics.jsonl"
@@ -58,14 +65,6 @@ class RunLog:
         self.done = {(r.get("step"), r.get("split")) for r in kept}  # e.g. a redone validation
         self.jsonl = path.open("a")
         self.events = EventFileWriter(str(self.workdir / "tensorboard"))
-        self.history: dict[str, list[tuple[int, float]]] = {}
-        for record in kept:
-            self._remember(record["step"], record["split"], record)
-
-    def _remember(self, step: int, split: str, values: dict) -> None:
-        for key in ("loss", "mean_iu", "pixel_accuracy"):
-            if isinstance(values.get(key), int | float):
-                self.history.setdefault(f"{split} {key}", []).append((step, float(values[key])))
 
     def _forget(self, step: int, split: str) -> None:
         """Drop the row of (``step``, ``split``) already in the file, before it is written anew."""
@@ -73,9 +72,6 @@ class RunLog:
         path = self.workdir / "metrics.jsonl"
         _replace(path, [r for r in _records(path) if (r["step"], r["split"]) != (step, split)])
         self.jsonl = path.open("a")
-        for key in list(self.history):
-            if key.startswith(f"{split} "):
-                self.history[key] = [(s, v) for s, v in self.history[key] if s != step]
         self.done.discard((step, split))
 
     def write(self, step: int, split: str, values: dict) -> None:
@@ -87,18 +83,44 @@ class RunLog:
         record = {"step": step, "split": split, "time": time.time(), **values}
         self.jsonl.write(json.dumps(record) + "\n")
         self.jsonl.flush()
+        scalars.update(self._class_scalars(values.get("per_class_iu")))
         summary = Summary(
             value=[Summary.Value(tag=f"{split}/{k}", simple_value=v) for k, v in scalars.items()]
         )
         self.events.add_event(Event(wall_time=time.time(), step=step, summary=summary))
         self.events.flush()
-        self._remember(step, split, scalars)
+
+    def _class_scalars(self, per_class) -> dict:
+        """``{'iu/<class name>': IU}`` of the classes scored (a class absent from the ground
+        truth and the predictions has none)."""
+        if not isinstance(per_class, list):
+            return {}
+        names = self.class_names or [str(k) for k in range(len(per_class))]
+        scored = zip(names, per_class, strict=False)
+        return {f"iu/{name}": float(v) for name, v in scored if v is not None}
+
+    def image(self, step: int, tag: str, png: bytes) -> None:
+        """A PNG as TensorBoard's image ``tag`` at ``step``."""
+        if not self.enabled:
+            return
+        with Image.open(io.BytesIO(png)) as decoded:
+            (width, height), bands = decoded.size, len(decoded.getbands())
+        picture = Summary.Image(height=height, width=width, colorspace=bands,
+                                encoded_image_string=png)  # fmt: skip
+        summary = Summary(value=[Summary.Value(tag=tag, image=picture)])
+        self.events.add_event(Event(wall_time=time.time(), step=step, summary=summary))
+        self.events.flush()
 
     def plot(self) -> Path | None:
+        """``learning_curve.png`` of every row of ``metrics.jsonl`` (every start's), with the
+        steps the run was resumed at."""
         if not self.enabled:
             return None
         path = self.workdir / "learning_curve.png"
-        learning_curve(self.history).save(path)
+        series = learning_series(_records(self.workdir / "metrics.jsonl"))
+        starts = {r.get("step") for r in _records(self.workdir / "config_history.jsonl")}
+        resumes = sorted(s for s in starts if isinstance(s, int) and s > 0)
+        save(learning_curve(series, self.title, resumes), path)
         return path
 
     def close(self) -> None:
