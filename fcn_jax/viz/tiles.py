@@ -17,8 +17,10 @@ WRONG, UNSCORED = (230, 30, 30), (150, 150, 150)
 
 
 def errors(image_rgb: np.ndarray, truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """The image faded, wrong pixels red, void pixels (not scored) grey."""
-    faded = (image_rgb.astype(np.float32) * 0.35 + 255 * 0.65).astype(np.uint8)
+    """The image faded to grey (so that only wrong pixels are red), wrong pixels red, void
+    pixels (not scored) mid grey."""
+    luminance = image_rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    faded = np.repeat((luminance * 0.3 + 255 * 0.7)[..., None], 3, axis=-1).astype(np.uint8)
     void = np.asarray(truth) == VOID
     wrong = (np.asarray(predicted) != np.asarray(truth)) & ~void
     picture = np.where(wrong[..., None], np.array(WRONG, np.uint8), faded)
