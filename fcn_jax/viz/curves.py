@@ -79,7 +79,7 @@ def learning_curve(series: dict, title: str = "", resumes: Sequence[int] = ()):
     loss_ax, score_ax = figure.subplots(2, 1, sharex=True)
     _loss_panel(loss_ax, series)
     _score_panel(score_ax, series)
-    score_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    score_ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
     for ax in (loss_ax, score_ax):
         ax.grid(alpha=0.3)
         for k, step in enumerate(resumes):
