@@ -1,6 +1,6 @@
 """The built-in default: a width-reduced FCN-8s on the synthetic dataset (``fcn-jax train`` with
-no arguments), 1,200 steps to about 0.6 mean IU. Measured: 16 minutes on two CPU cores shared with
-other work (load average 8), 9 CPU-minutes (user + sys). Every config starts from this one.
+no arguments), 1,200 steps to about 0.6 mean IU: 7 minutes on two CPU cores that another job was
+sharing (7 min 2 s, 2026-12-03; README, Results). Every config starts from this one.
 Every field's type and range or choices: ``fcn_jax/cli/config_check.SCHEMA``, checked before
 any work (a new field goes in both).
 
