@@ -88,7 +88,7 @@ def test_predict_writes_the_files_of_a_folder_and_a_quoted_glob(weights, folder,
 
 
 def test_two_folders_with_one_file_name_are_refused_before_writing(weights, tmp_path):
-    first, second = picture(tmp_path / "left" / "0001.png"), picture(tmp_path / "right" / "0001.png")
+    first, second = (picture(tmp_path / side / "0001.png") for side in ("left", "right"))
     argv = ["predict", "--weights", str(weights), "--no-cache", str(tmp_path / "left"),
             str(tmp_path / "right"), "--out", str(tmp_path / "out")]  # fmt: skip
     with pytest.raises(SystemExit) as refused:

@@ -52,7 +52,7 @@ def run_predict(args: argparse.Namespace) -> int:
         raise SystemExit(f"fcn-jax predict: {err}") from err
     norm = predictor.normalisation
     print(f"preprocessing: {norm.describe()} ({predictor.origin})", file=sys.stderr)
-    per_image = len(names("", not predictor.classifier, 0 if args.heatmap else None))
+    per_image = max(len(names("", not predictor.classifier, 0 if args.heatmap else None)), 1)
     try:
         with counting_compilations() as compilations, image_bar("predict") as bar:
             task, started = bar.add_task("", total=len(images)), time.perf_counter()
