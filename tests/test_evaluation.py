@@ -126,3 +126,16 @@ def test_a_second_eval_loads_what_the_first_compiled(trained):
     assert first == second
     assert "3 images in" in first_err and f"loaded from {workdir / 'xla_cache'}" in first_err
     assert f"0 compiled, 1 loaded from {workdir / 'xla_cache'}" in second_err, second_err
+
+
+def test_bucketed_prediction_is_the_padded_images_scores_cropped(net):
+    from fcn_jax.predict.segment import scores_of
+
+    model, params = net
+    image = examples([(20, 40)], seed=2)[0]["image"]
+    forward = jax.jit(model.apply)
+    scores = scores_of(forward, {"params": params}, image, bucket=32)
+    assert scores.shape == (20, 40, CLASSES)
+    padded = np.pad(image, ((0, 12), (0, 24), (0, 0)))  # 32 x 64, by hand
+    expected = np.asarray(forward({"params": params}, padded[None]))[0, :20, :40]
+    np.testing.assert_allclose(scores, expected, rtol=1e-6)

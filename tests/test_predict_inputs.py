@@ -99,3 +99,12 @@ def test_two_folders_with_one_file_name_are_refused_before_writing(weights, tmp_
         "directories"
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_a_bucketed_prediction_has_the_images_size(weights, tmp_path):
+    image = picture(tmp_path / "odd.png", size=(45, 21))  # width 45, height 21: padded to 64x32
+    argv = ["predict", "--weights", str(weights), "--no-cache", "--bucket", "32", str(image)]
+    assert cli.main([*argv, "--out", str(tmp_path / "out")]) == 0
+    for name in ("odd.png", "odd_overlay.png"):
+        with Image.open(tmp_path / "out" / name) as written:
+            assert written.size == (45, 21)

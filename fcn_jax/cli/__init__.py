@@ -103,6 +103,13 @@ def parser() -> argparse.ArgumentParser:
         help="late fusion (color|hha nets): an HHA image per image, in order (files, "
         "folders or globs, like IMAGE)",
     )
+    pred.add_argument(
+        "--bucket",
+        type=positive,
+        metavar="N",
+        help="pad each side up to a multiple of N and crop the scores back: one compilation "
+        "per bucket for a folder of many sizes (default: every image at its own size)",
+    )
     pred.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
     pred.set_defaults(run=run_predict)
 
