@@ -30,7 +30,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from fcn_jax.train.step import evaluate
 
     bucket = args.bucket or 0
-    spec, model, params, step = restore(args.workdir, args.checkpoint)
+    spec, model, params, step = restore(args.workdir, args.checkpoint, "eval")
     cache = None if args.no_cache else use_compilation_cache(workdir_cache(args.workdir), "eval")
     dataset = dataset_from(saved_config(args.workdir, DATASET_FIELDS))
     val = [dataset.val[i] for i in range(len(dataset.val))]

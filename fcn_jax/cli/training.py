@@ -190,19 +190,38 @@ def format_scores(result: dict, class_names: list[str] | None = None) -> str:
 SCORE_KEYS = ("pixel_accuracy", "mean_accuracy", "mean_iu", "fw_iu")
 
 
-def restore(workdir: str, which: str):
-    """(run description, model, variables, step) of a training workdir's checkpoint."""
+def restore(workdir: str, which: str, command: str):
+    """(run description, model, variables, step) of a training workdir's checkpoint; a bad
+    workdir or checkpoint name is refused in one line before Orbax reads them."""
     from fcn_jax.train.checkpoint import Checkpoints
     from fcn_jax.train.spec import model_from
 
+    check_workdir(workdir, which, command)
     checkpoints = Checkpoints(Path(workdir) / "checkpoints", read_only=True)
     try:
         step = checkpoints.resolve(which)
         spec = checkpoints.spec(step)
         variables = checkpoints.restore_variables(step)
     except (FileNotFoundError, ValueError) as err:  # CheckpointDamaged is a ValueError
-        raise SystemExit(f"fcn-jax: {err}") from err
+        raise SystemExit(f"fcn-jax {command}: {err}") from err
     return spec, model_from(spec), variables, step
+
+
+CHECKPOINTS = ("best", "latest")
+
+
+def check_workdir(workdir: str, which: str, command: str) -> None:
+    """A training workdir and a checkpoint name, refused in one line before Orbax reads them."""
+    if not (which in CHECKPOINTS or which.isdigit()):
+        raise SystemExit(f"fcn-jax {command}: --checkpoint must be best, latest or a step "
+                         f"number, got {which!r}")  # fmt: skip
+    path = Path(workdir)
+    if not path.is_dir():
+        what = "not a directory" if path.exists() else "no such directory"
+        raise SystemExit(f"fcn-jax {command}: --workdir {workdir}: {what}")
+    if not (path / "checkpoints").is_dir():
+        raise SystemExit(f"fcn-jax {command}: --workdir {workdir}: no checkpoints/ directory; "
+                         "not a training run (fcn-jax train --workdir writes one)")  # fmt: skip
 
 
 def saved_config(workdir: str | Path, fields: tuple[str, ...]):

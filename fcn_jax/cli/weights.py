@@ -33,8 +33,7 @@ def run_predict(args: argparse.Namespace) -> int:
         except BundleError as err:
             raise SystemExit(f"fcn-jax predict: {err}") from err
     else:
-        check_workdir(args.workdir, args.checkpoint)
-        spec, model, variables, _ = restore(args.workdir, args.checkpoint)
+        spec, model, variables, _ = restore(args.workdir, args.checkpoint, "predict")
         if spec.inputs != "color":
             raise SystemExit(
                 f"fcn-jax predict: this net takes {spec.inputs!r} inputs; predict "
@@ -68,23 +67,6 @@ def run_predict(args: argparse.Namespace) -> int:
     done = rate(len(images), time.perf_counter() - started)
     print(f"fcn-jax predict: {done}; {compilations.describe(cache)}", file=sys.stderr)
     return 0
-
-
-CHECKPOINTS = ("best", "latest")
-
-
-def check_workdir(workdir: str, which: str) -> None:
-    """A training workdir and a checkpoint name, refused in one line before Orbax reads them."""
-    if not (which in CHECKPOINTS or which.isdigit()):
-        raise SystemExit(f"fcn-jax predict: --checkpoint must be best, latest or a step "
-                         f"number, got {which!r}")  # fmt: skip
-    path = Path(workdir)
-    if not path.is_dir():
-        what = "not a directory" if path.exists() else "no such directory"
-        raise SystemExit(f"fcn-jax predict: --workdir {workdir}: {what}")
-    if not (path / "checkpoints").is_dir():
-        raise SystemExit(f"fcn-jax predict: --workdir {workdir}: no checkpoints/ directory; "
-                         "not a training run (fcn-jax train --workdir writes one)")  # fmt: skip
 
 
 def run_convert(args: argparse.Namespace) -> int:
