@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import jax
 import numpy as np
 from PIL import Image
+from scipy.special import softmax
 
 from fcn_jax.data.batching import bucket as round_up
 from fcn_jax.data.preprocessing import Normalisation, caffe
@@ -165,7 +166,7 @@ def predictions(
             Image.fromarray(overlay(rgb, label)).save(target := next(files))
             yield target
         if k is not None:
-            score = np.asarray(jax.nn.softmax(logits, axis=-1))[..., k]
+            score = softmax(logits, axis=-1)[..., k]  # numpy: no compilation per shape
             np.save(target := next(files), score)
             yield target
             Image.fromarray(heatmap(rgb, score)).save(target := next(files))
