@@ -108,3 +108,21 @@ def test_a_bucketed_prediction_has_the_images_size(weights, tmp_path):
     for name in ("odd.png", "odd_overlay.png"):
         with Image.open(tmp_path / "out" / name) as written:
             assert written.size == (45, 21)
+
+
+@pytest.mark.slow
+def test_predict_with_weights_keeps_its_compilations_in_the_user_cache(
+    weights, tmp_path, monkeypatch
+):
+    import subprocess
+
+    from tiny_run import fcn_jax
+
+    picture(tmp_path / "in" / "a.png")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    ran = fcn_jax("predict", "--weights", str(weights), str(tmp_path / "in"), "--out",
+                  str(tmp_path / "out"), stderr=subprocess.PIPE)  # fmt: skip
+    _, err = ran.communicate(timeout=300)
+    assert ran.returncode == 0, err
+    cache = tmp_path / "cache" / "fcn_jax" / "xla"
+    assert any(cache.iterdir()) and f"loaded from {cache}" in err
