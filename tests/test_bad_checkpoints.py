@@ -78,8 +78,8 @@ def test_eval_refuses_junk_in_an_array_file_naming_the_step_and_the_array(run):
     with pytest.raises(SystemExit) as refused:
         main(["eval", "--workdir", str(run), "--checkpoint", "4"])
     assert str(refused.value) == (
-        f"fcn-jax: checkpoint step 4 in {checkpoints} is damaged: arrays {', '.join(changed)} "
-        "differ from their checksums; intact checkpoints: [2]"
+        f"fcn-jax eval: checkpoint step 4 in {checkpoints} is damaged: arrays "
+        f"{', '.join(changed)} differ from their checksums; intact checkpoints: [2]"
     )
     assert digest(run) == before  # nothing written, nothing moved
     main(["eval", "--workdir", str(run), "--checkpoint", "2"])  # the intact step still evaluates
@@ -94,8 +94,8 @@ def test_predict_refuses_a_truncated_array_file(run, tmp_path):
     with pytest.raises(SystemExit) as refused:
         main(["predict", "--workdir", str(run), "--checkpoint", "4", str(image), "--out", str(out)])
     assert str(refused.value) == (
-        f"fcn-jax: checkpoint step 4 in {run / 'checkpoints'} is damaged: its state arrays "
-        "(files truncated or garbled) cannot be read; intact checkpoints: [2]"
+        f"fcn-jax predict: checkpoint step 4 in {run / 'checkpoints'} is damaged: its state "
+        "arrays (files truncated or garbled) cannot be read; intact checkpoints: [2]"
     )
     assert not out.exists()
 
@@ -108,8 +108,8 @@ def test_eval_refuses_a_garbled_metadata_file(run):
     with pytest.raises(SystemExit) as refused:
         main(["eval", "--workdir", str(run)])  # latest: step 4
     assert str(refused.value) == (
-        f"fcn-jax: checkpoint step 4 in {run / 'checkpoints'} is damaged: its state/_METADATA "
-        "(the arrays' shapes) cannot be read; intact checkpoints: [2]"
+        f"fcn-jax eval: checkpoint step 4 in {run / 'checkpoints'} is damaged: its "
+        "state/_METADATA (the arrays' shapes) cannot be read; intact checkpoints: [2]"
     )
 
 

@@ -13,6 +13,7 @@ from PIL import Image
 from fcn_jax import cli
 from fcn_jax.data.preprocessing import CAFFE_ILSVRC
 from fcn_jax.models import build
+from fcn_jax.predict.images import IMAGE_SUFFIXES as SUFFIXES
 from fcn_jax.predict.images import ImageFileError, read_depth, read_rgb
 from fcn_jax.weights import save_bundle
 
@@ -106,8 +107,8 @@ def test_an_out_that_is_a_file_is_refused(weights, tmp_path):
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
-        (None, "no such file"),
-        ("dir", "is a directory, not an image file"),
+        (None, "no such file or folder"),
+        ("dir", f"the folder holds no image file (image files end in {', '.join(SUFFIXES)})"),
         (b"hello, not an image\n", "not an image file (no format PIL reads)"),
         ("truncated", "truncated or corrupt image file"),
     ],

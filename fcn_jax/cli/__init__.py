@@ -10,8 +10,9 @@ import traceback
 
 from fcn_jax.cli.config_help import field_table, run_config
 from fcn_jax.cli.data import run_info, run_prepare
+from fcn_jax.cli.evaluation import run_eval
 from fcn_jax.cli.help_text import DESCRIPTION, EPILOG, wrapped
-from fcn_jax.cli.training import format_scores, load_config, run_eval, run_train
+from fcn_jax.cli.training import format_scores, load_config, run_train
 from fcn_jax.cli.weights import run_convert, run_predict
 from fcn_jax.data.prepared import BUILT
 from fcn_jax.names import ALIGNMENTS, ARCHS, CLASSIFIERS, FORMATS
@@ -92,6 +93,14 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--workdir", required=True)
     ev.add_argument("--checkpoint", default="best", help="best, latest or a step (best)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument(
+        "--bucket",
+        type=positive,
+        metavar="N",
+        help="pad each side up to a multiple of N and crop the scores back: one compilation "
+        "per bucket, not per image shape (default: every image at its own size)",
+    )
+    ev.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
     ev.set_defaults(run=run_eval)
 
     pred = commands.add_parser(
@@ -100,7 +109,12 @@ def parser() -> argparse.ArgumentParser:
     pred.add_argument("--workdir", help="a training run (its --checkpoint is used)")
     pred.add_argument("--weights", metavar="DIR", help="a directory from fcn-jax convert")
     pred.add_argument("--checkpoint", default="best", help="best, latest or a step (best)")
-    pred.add_argument("images", nargs="+", metavar="IMAGE")
+    pred.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="image files, folders (their image files, sorted) and glob patterns",
+    )
     pred.add_argument("--out", required=True, metavar="OUTDIR")
     pred.add_argument("--heatmap", metavar="CLASS", help="also write this class's score map")
     pred.add_argument(
@@ -108,15 +122,25 @@ def parser() -> argparse.ArgumentParser:
         nargs="+",
         default=[],
         metavar="PNG",
-        help="early fusion (color+depth nets): a depth PNG per image, in order",
+        help="early fusion (color+depth nets): a depth PNG per image, in order (files, "
+        "folders or globs, like IMAGE)",
     )
     pred.add_argument(
         "--hha",
         nargs="+",
         default=[],
         metavar="PNG",
-        help="late fusion (color|hha nets): an HHA image per image, in order",
+        help="late fusion (color|hha nets): an HHA image per image, in order (files, "
+        "folders or globs, like IMAGE)",
     )
+    pred.add_argument(
+        "--bucket",
+        type=positive,
+        metavar="N",
+        help="pad each side up to a multiple of N and crop the scores back: one compilation "
+        "per bucket for a folder of many sizes (default: every image at its own size)",
+    )
+    pred.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
     pred.set_defaults(run=run_predict)
 
     conv = commands.add_parser(
@@ -168,6 +192,17 @@ def parser() -> argparse.ArgumentParser:
 
 
 DEBUG_HELP = "on an error, show the Python traceback instead of the one-line message"
+NO_CACHE_HELP = (
+    "compile without XLA's persistent cache (else WORKDIR/xla_cache, or for --weights "
+    "$XDG_CACHE_HOME/fcn_jax/xla)"
+)
+
+
+def positive(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return int(text)
 
 
 def _with_parents(add_parser, *parents):

@@ -1,4 +1,5 @@
-"""``fcn-jax train`` and ``fcn-jax eval``: configs are read here and nowhere below."""
+"""``fcn-jax train``, and the parts ``eval`` and ``predict`` share with it (a checkpoint's
+restore, the saved config, the scores table): configs are read here and nowhere below."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 import sys
 import time
 from pathlib import Path
+
+from fcn_jax.cli.compile_cache import use_compilation_cache, workdir_cache
 
 
 def load_config(overrides: list[str]):
@@ -139,10 +142,7 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
     check_devices(config)
     workdir = args.workdir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}"
     if config.compilation_cache:  # a restarted run loads, not recompiles
-        import jax
-
-        jax.config.update("jax_compilation_cache_dir", str(Path(workdir) / "xla_cache"))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # every step shape
+        use_compilation_cache(workdir_cache(workdir), "train")
     outside = "received outside the training steps: stopped; the checkpoints in"
     try:
         with sigterm_ends_at_once(f"fcn-jax train: SIGTERM {outside} {workdir} are as they were"):
@@ -192,19 +192,38 @@ def format_scores(result: dict, class_names: list[str] | None = None) -> str:
 SCORE_KEYS = ("pixel_accuracy", "mean_accuracy", "mean_iu", "fw_iu")
 
 
-def restore(workdir: str, which: str):
-    """(run description, model, variables, step) of a training workdir's checkpoint."""
+def restore(workdir: str, which: str, command: str):
+    """(run description, model, variables, step) of a training workdir's checkpoint; a bad
+    workdir or checkpoint name is refused in one line before Orbax reads them."""
     from fcn_jax.train.checkpoint import Checkpoints
     from fcn_jax.train.spec import model_from
 
+    check_workdir(workdir, which, command)
     checkpoints = Checkpoints(Path(workdir) / "checkpoints", read_only=True)
     try:
         step = checkpoints.resolve(which)
         spec = checkpoints.spec(step)
         variables = checkpoints.restore_variables(step)
     except (FileNotFoundError, ValueError) as err:  # CheckpointDamaged is a ValueError
-        raise SystemExit(f"fcn-jax: {err}") from err
+        raise SystemExit(f"fcn-jax {command}: {err}") from err
     return spec, model_from(spec), variables, step
+
+
+CHECKPOINTS = ("best", "latest")
+
+
+def check_workdir(workdir: str, which: str, command: str) -> None:
+    """A training workdir and a checkpoint name, refused in one line before Orbax reads them."""
+    if not (which in CHECKPOINTS or which.isdigit()):
+        raise SystemExit(f"fcn-jax {command}: --checkpoint must be best, latest or a step "
+                         f"number, got {which!r}")  # fmt: skip
+    path = Path(workdir)
+    if not path.is_dir():
+        what = "not a directory" if path.exists() else "no such directory"
+        raise SystemExit(f"fcn-jax {command}: --workdir {workdir}: {what}")
+    if not (path / "checkpoints").is_dir():
+        raise SystemExit(f"fcn-jax {command}: --workdir {workdir}: no checkpoints/ directory; "
+                         "not a training run (fcn-jax train --workdir writes one)")  # fmt: skip
 
 
 def saved_config(workdir: str | Path, fields: tuple[str, ...]):
@@ -225,24 +244,3 @@ def saved_config(workdir: str | Path, fields: tuple[str, ...]):
     except (ConfigError, TypeError, ValueError) as err:
         raise SystemExit(f"fcn-jax eval: {path}: {err}") from err
     return config
-
-
-def run_eval(args: argparse.Namespace) -> int:
-    from fcn_jax.train.evaluate import eval_parts, scores_by_task
-    from fcn_jax.train.loop import DATASET_FIELDS, dataset_from
-    from fcn_jax.train.step import evaluate
-
-    spec, model, params, step = restore(args.workdir, args.checkpoint)
-    dataset = dataset_from(saved_config(args.workdir, DATASET_FIELDS))
-    val = [dataset.val[i] for i in range(len(dataset.val))]
-    eval_step, prep, targets = eval_parts(model, spec)
-    confusions, _ = evaluate(eval_step, params, val, prep, targets)
-    result = scores_by_task(confusions, spec.tasks)
-    result["step"] = step
-    (Path(args.workdir) / f"eval_{step:06d}.json").write_text(json.dumps(result, indent=2))
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(f"checkpoint step {step}, {len(val)} validation images")
-        print(format_scores(result, list(spec.class_names)))
-    return 0

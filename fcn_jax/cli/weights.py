@@ -4,61 +4,69 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
+from fcn_jax.cli.compile_cache import (
+    counting_compilations,
+    use_compilation_cache,
+    user_cache,
+    workdir_cache,
+)
 from fcn_jax.cli.training import restore
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    from fcn_jax.cli.progress import image_bar, rate
     from fcn_jax.predict import segment as predict
+    from fcn_jax.predict.images import expand
+    from fcn_jax.predict.outputs import names
     from fcn_jax.weights.bundle import BundleError
 
     if (args.workdir is None) == (args.weights is None):
         raise SystemExit("fcn-jax predict: give exactly one of --workdir and --weights")
+    if args.depth and args.hha:
+        raise SystemExit("fcn-jax predict: give --depth or --hha, not both")
     if args.weights is not None:
         try:
             predictor = predict.from_weights(args.weights)
         except BundleError as err:
             raise SystemExit(f"fcn-jax predict: {err}") from err
     else:
-        check_workdir(args.workdir, args.checkpoint)
-        spec, model, variables, _ = restore(args.workdir, args.checkpoint)
+        spec, model, variables, _ = restore(args.workdir, args.checkpoint, "predict")
         if spec.inputs != "color":
             raise SystemExit(
                 f"fcn-jax predict: this net takes {spec.inputs!r} inputs; predict "
                 "reads colour image files only"
             )
         predictor = predict.from_spec(spec, model, variables, args.workdir)
+    cache = None  # set once the source is known good: no xla_cache/ in a mistyped path
+    if not args.no_cache:
+        where = workdir_cache(args.workdir) if args.workdir else user_cache()
+        cache = use_compilation_cache(where, "predict")
+    try:
+        images = expand(args.images, "image")
+        others = expand(args.depth, "depth image") + expand(args.hha, "HHA image")
+    except ValueError as err:
+        raise SystemExit(f"fcn-jax predict: {err}") from err
     norm = predictor.normalisation
     print(f"preprocessing: {norm.describe()} ({predictor.origin})", file=sys.stderr)
+    per_image = max(len(names("", not predictor.classifier, 0 if args.heatmap else None)), 1)
     try:
-        if args.depth and args.hha:
-            raise ValueError("give --depth or --hha, not both")
-        others = args.depth or args.hha
-        for path in predict.predictions(predictor, args.images, args.out, args.heatmap, others):
-            print(path, flush=True)  # each as it is written: a later failure keeps the list
+        with counting_compilations() as compilations, image_bar("predict") as bar:
+            task, started = bar.add_task("", total=len(images)), time.perf_counter()
+            written = predict.predictions(predictor, images, args.out, args.heatmap, others,
+                                          args.bucket or 0)  # fmt: skip
+            for n, path in enumerate(written, 1):
+                print(path, flush=True)  # each as it is written: a later failure keeps the list
+                bar.update(task, completed=n // per_image)
     except ValueError as err:
         raise SystemExit(f"fcn-jax predict: {err}") from err
     except OSError as err:  # writing: a full disk, a read-only directory
         raise SystemExit(f"fcn-jax predict: cannot write {err.filename}: {err.strerror}") from err
+    done = rate(len(images), time.perf_counter() - started)
+    print(f"fcn-jax predict: {done}; {compilations.describe(cache)}", file=sys.stderr)
     return 0
-
-
-CHECKPOINTS = ("best", "latest")
-
-
-def check_workdir(workdir: str, which: str) -> None:
-    """A training workdir and a checkpoint name, refused in one line before Orbax reads them."""
-    if not (which in CHECKPOINTS or which.isdigit()):
-        raise SystemExit(f"fcn-jax predict: --checkpoint must be best, latest or a step "
-                         f"number, got {which!r}")  # fmt: skip
-    path = Path(workdir)
-    if not path.is_dir():
-        what = "not a directory" if path.exists() else "no such directory"
-        raise SystemExit(f"fcn-jax predict: --workdir {workdir}: {what}")
-    if not (path / "checkpoints").is_dir():
-        raise SystemExit(f"fcn-jax predict: --workdir {workdir}: no checkpoints/ directory; "
-                         "not a training run (fcn-jax train --workdir writes one)")  # fmt: skip
 
 
 def run_convert(args: argparse.Namespace) -> int:

@@ -4,10 +4,16 @@ they are stored.
 A 16-bit image is brought to the 8-bit range by the range of its type (``value * 255 / 65535``,
 rounded), as a viewer shows it; PIL's own conversion would clip every value above 255. A depth
 PNG is a measurement (NYUDv2's are millimetres, ``data/nyud.py``) and is never scaled.
+
+Inputs are given as files, folders and glob patterns (:func:`expand`): a folder stands for its
+image files (by extension, ``IMAGE_SUFFIXES``, not its subfolders), a pattern for the image
+files it matches (expanded here, so a quoted pattern works too), each sorted by name.
 """
 
 from __future__ import annotations
 
+import glob
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +22,7 @@ from PIL import Image
 SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")  # PIL's modes of 16-bit grey images
 WIDE = (*SIXTEEN_BIT, "I")  # Pillow opens some 16-bit PNGs as 32-bit 'I'
 TOP_16 = 65535
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 class ImageFileError(ValueError):
@@ -73,3 +80,37 @@ def read_depth(path: str | Path, what: str = "depth image") -> np.ndarray:
         raise ImageFileError(f"{what} {path}: has {depth.shape[-1]} channels; a depth PNG has "
                              "one (16-bit millimetres, as NYUDv2's)")  # fmt: skip
     return depth
+
+
+def is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+
+
+def expand_one(given: str, what: str) -> list[Path]:
+    """The files ``given`` (a file, a folder or a glob pattern) stands for."""
+    path = Path(given)
+    if glob.has_magic(given) and not path.exists():
+        matched = sorted(Path(p) for p in glob.glob(given, recursive=True))
+        found = [p for p in matched if is_image_name(p)]
+        if not found:
+            some = f" (it matches {len(matched)} path(s), none an image file)" if matched else ""
+            raise ImageFileError(f"{what} {given}: the pattern matches no image file{some}; "
+                                 f"image files end in {', '.join(IMAGE_SUFFIXES)}")  # fmt: skip
+        return found
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if is_image_name(p))
+        if not found:
+            raise ImageFileError(f"{what} {given}: the folder holds no image file (image files "
+                                 f"end in {', '.join(IMAGE_SUFFIXES)})")  # fmt: skip
+        return found
+    if not path.exists():
+        raise ImageFileError(f"{what} {given}: no such file or folder")
+    return [path]
+
+
+def expand(given: Sequence[str | Path], what: str = "image") -> list[Path]:
+    """Every image file that the files, folders and glob patterns of ``given`` stand for, in
+    the order given (a folder's or pattern's own files sorted by name); raises
+    :class:`ImageFileError` naming a path that does not exist, or a folder or pattern with no
+    image file."""
+    return [found for one in given for found in expand_one(str(one), what)]

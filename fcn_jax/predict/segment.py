@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import numpy as np
+from scipy.special import softmax
 
+from fcn_jax.data.batching import bucket as round_up
 from fcn_jax.data.preprocessing import Normalisation, caffe
 from fcn_jax.data.transforms import model_input
 from fcn_jax.models import CLASSIFIERS, build_from
@@ -101,16 +103,30 @@ def _semantic(logits):
     return logits
 
 
+def scores_of(forward, variables, x: np.ndarray, bucket: int = 0) -> np.ndarray:
+    """The net's (semantic) scores on one input (H, W, C): at its own size, or with ``bucket``
+    padded up to multiples of it with 0 (the mean, after preprocessing) and cropped back to
+    (H, W), so that a folder of many sizes compiles once per bucket."""
+    height, width = x.shape[:2]
+    if bucket:
+        pad = ((0, round_up(height, bucket) - height), (0, round_up(width, bucket) - width))
+        x = np.pad(x, (*pad, (0, 0)))
+    return np.asarray(_semantic(forward(variables, x[None]))[0])[:height, :width]
+
+
 def predictions(
     predictor: Predictor,
     images: Sequence[str | Path],
     out: str | Path,
     heat: str | None = None,
     others: Sequence[str | Path] = (),
+    bucket: int = 0,
 ) -> Iterator[Path]:
     """Write label PNGs and overlays (and heatmaps of class ``heat``) for ``images`` into
     ``out``, yielding each file as it is written. A NYUD fusion net takes a second image per
     colour image, ``others``: its depth PNG (early fusion) or HHA image (late fusion).
+    ``bucket`` > 0 pads each input up to multiples of it and crops the scores back
+    (:func:`scores_of`; FCNs only).
 
     Nothing is written when an output would overwrite an input or another output of the call
     (:mod:`.outputs`); an unreadable image stops the call after the files of those before it."""
@@ -119,6 +135,9 @@ def predictions(
         need = f"one --{other} image per colour image" if other else "no --depth or --hha"
         raise ValueError(f"this net takes {predictor.inputs!r} inputs: give {need} "
                          f"({len(images)} image(s), {len(others)} given)")  # fmt: skip
+    if predictor.classifier and bucket:
+        raise ValueError("a convolutionalized classifier's coarse scores cannot be cropped "
+                         "back to the image: predict it without --bucket")  # fmt: skip
     if predictor.classifier and heat is None:
         raise ValueError(
             "a convolutionalized classifier gives coarse class scores, not labels: "
@@ -137,7 +156,7 @@ def predictions(
     outputs.output_directory(out)
     for n, (path, second) in enumerate(pairs):
         rgb, x = first if n == 0 else _inputs_of(predictor, path, second, other)
-        logits = np.asarray(_semantic(forward(predictor.variables, x[None]))[0])
+        logits = scores_of(forward, predictor.variables, x, bucket)
         files = iter(planned[n])
         if not predictor.classifier:
             label = logits.argmax(-1)
@@ -146,7 +165,7 @@ def predictions(
             save(overlay_figure(rgb, label, predictor.class_names), target := next(files))
             yield target
         if k is not None:
-            score = np.asarray(jax.nn.softmax(logits, axis=-1))[..., k]
+            score = softmax(logits, axis=-1)[..., k]  # numpy: no compilation per shape
             np.save(target := next(files), score)
             yield target
             title = outputs.heat_title(k, predictor.class_names)
@@ -154,6 +173,6 @@ def predictions(
             yield target
 
 
-def predict_images(predictor: Predictor, images, out, heat=None, others=()) -> list[Path]:
-    """:func:`predictions`, all of them; returns the files written."""
-    return list(predictions(predictor, images, out, heat, others))
+def predict_images(predictor: Predictor, images, out, heat=None, others=(), bucket=0):
+    """:func:`predictions`, all of them; returns the files written (a list of paths)."""
+    return list(predictions(predictor, images, out, heat, others, bucket))

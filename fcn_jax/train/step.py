@@ -13,6 +13,7 @@ import optax
 from flax import linen as nn
 from flax import struct
 
+from fcn_jax.data.batching import pad_batch
 from fcn_jax.kernels.compiler import step_options
 from fcn_jax.train.metrics import confusion_matrix
 from fcn_jax.train.objective import (
@@ -170,21 +171,31 @@ def make_eval_step(model: nn.Module, num_classes: int | tuple[int, ...], heads=(
 
 
 def evaluate(
-    eval_step, params, examples, preprocess, targets, keep: int = 0
+    eval_step, params, examples, preprocess, targets, keep: int = 0, bucket: int = 0
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Confusion matrices (int64, one per head) over ``examples``, each scored whole at its own
-    size (no padding, so scores are native-size scores), and the predictions of the first
-    ``keep``. ``preprocess`` maps an example to the net's input, ``targets`` to its labels."""
+    """Confusion matrices (int64, one per head) over ``examples`` and the predictions of the
+    first ``keep``. ``preprocess`` maps an example to the net's input, ``targets`` to its labels.
+
+    With ``bucket=0`` each image is scored whole at its own size (native-size scores: one
+    compilation per distinct shape). With ``bucket=N`` each side is padded up to a multiple of
+    N (the image with 0, the mean after preprocessing; the labels with void) and the scores are
+    cropped back to the image: padded pixels are void, so they enter no confusion, and the kept
+    predictions have the image's own size. That is one compilation per bucket; the net sees the
+    padding near the right and bottom edges, so scores can differ slightly from native ones."""
     totals: list[np.ndarray] = []
     kept = []
     for k, example in enumerate(examples):
-        image = preprocess(example)[None]
-        label = np.asarray(targets(example), np.int32)[None]
-        confusions, predicted = eval_step(params, image, label)
+        image, label = preprocess(example), np.asarray(targets(example), np.int32)
+        if bucket:
+            padded = pad_batch([image], [label], bucket)
+            batch_image, batch_label = padded["image"], padded["label"]
+        else:
+            batch_image, batch_label = image[None], label[None]
+        confusions, predicted = eval_step(params, batch_image, batch_label)
         confusions = [np.asarray(c, np.int64) for c in confusions]
         totals = (
             confusions if not totals else [a + b for a, b in zip(totals, confusions, strict=True)]
         )
         if k < keep:
-            kept.append(np.asarray(predicted[0]))
+            kept.append(np.asarray(predicted[0])[: image.shape[0], : image.shape[1]])
     return totals, kept
