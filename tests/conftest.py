@@ -28,3 +28,21 @@ def trained(tmp_path_factory):
 
     workdir = tmp_path_factory.mktemp("run")
     return workdir, train_and_evaluate(tiny_config(), workdir)
+
+
+@pytest.fixture(scope="session")
+def weights(tmp_path_factory):
+    """A converted-weights directory (``fcn-jax convert``'s DIR) of a tiny FCN-32s with zero
+    weights: for what predict does with files, not for its values."""
+    import jax
+    import numpy as np
+
+    from fcn_jax.data.preprocessing import CAFFE_ILSVRC
+    from fcn_jax.models import build
+    from fcn_jax.weights import save_bundle
+
+    model = build("fcn32s", 3, width=1 / 32)
+    shapes = jax.eval_shape(model.init, jax.random.key(0), np.zeros((1, 64, 64, 3), np.float32))
+    params = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes["params"])
+    meta = {"arch": "fcn32s", "num_classes": 3, "width": 1 / 32, "preprocessing": CAFFE_ILSVRC}
+    return save_bundle(tmp_path_factory.mktemp("w"), params, meta)

@@ -5,27 +5,13 @@ in one line."""
 
 import os
 
-import jax
 import numpy as np
 import pytest
 from PIL import Image
 
 from fcn_jax import cli
-from fcn_jax.data.preprocessing import CAFFE_ILSVRC
-from fcn_jax.models import build
 from fcn_jax.predict.images import IMAGE_SUFFIXES as SUFFIXES
 from fcn_jax.predict.images import ImageFileError, read_depth, read_rgb
-from fcn_jax.weights import save_bundle
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    """A converted-weights directory of a tiny FCN-32s (zero weights: shapes only)."""
-    model = build("fcn32s", 3, width=1 / 32)
-    shapes = jax.eval_shape(model.init, jax.random.key(0), np.zeros((1, 64, 64, 3), np.float32))
-    params = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes["params"])
-    meta = {"arch": "fcn32s", "num_classes": 3, "width": 1 / 32, "preprocessing": CAFFE_ILSVRC}
-    return save_bundle(tmp_path_factory.mktemp("w"), params, meta)
 
 
 def photo(path, seed=0, size=(24, 31)):

@@ -2,16 +2,11 @@
 hand-listed expectations), in which order, and a one-line error for each path that stands for
 nothing."""
 
-import jax
-import numpy as np
 import pytest
 from PIL import Image
 
 from fcn_jax import cli
-from fcn_jax.data.preprocessing import CAFFE_ILSVRC
-from fcn_jax.models import build
 from fcn_jax.predict.images import ImageFileError, expand
-from fcn_jax.weights import save_bundle
 
 
 def picture(path, mode="RGB", size=(20, 13)):
@@ -63,16 +58,6 @@ def test_a_path_that_stands_for_no_image_is_named_in_one_line(folder, given, sai
     message = str(refused.value)
     assert message.startswith(f"depth image {folder.parent / given}: {said}")
     assert "\n" not in message
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    """A converted-weights directory of a tiny FCN-32s (zero weights: shapes only)."""
-    model = build("fcn32s", 3, width=1 / 32)
-    shapes = jax.eval_shape(model.init, jax.random.key(0), np.zeros((1, 32, 32, 3), np.float32))
-    params = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes["params"])
-    meta = {"arch": "fcn32s", "num_classes": 3, "width": 1 / 32, "preprocessing": CAFFE_ILSVRC}
-    return save_bundle(tmp_path_factory.mktemp("w"), params, meta)
 
 
 def test_predict_writes_the_files_of_a_folder_and_a_quoted_glob(weights, folder, capsys):

@@ -93,13 +93,7 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--workdir", required=True)
     ev.add_argument("--checkpoint", default="best", help="best, latest or a step (best)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
-    ev.add_argument(
-        "--bucket",
-        type=positive,
-        metavar="N",
-        help="pad each side up to a multiple of N and crop the scores back: one compilation "
-        "per bucket, not per image shape (default: every image at its own size)",
-    )
+    ev.add_argument("--bucket", type=positive, metavar="N", help=BUCKET_HELP)
     ev.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
     ev.set_defaults(run=run_eval)
 
@@ -133,13 +127,7 @@ def parser() -> argparse.ArgumentParser:
         help="late fusion (color|hha nets): an HHA image per image, in order (files, "
         "folders or globs, like IMAGE)",
     )
-    pred.add_argument(
-        "--bucket",
-        type=positive,
-        metavar="N",
-        help="pad each side up to a multiple of N and crop the scores back: one compilation "
-        "per bucket for a folder of many sizes (default: every image at its own size)",
-    )
+    pred.add_argument("--bucket", type=positive, metavar="N", help=BUCKET_HELP)
     pred.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
     pred.set_defaults(run=run_predict)
 
@@ -192,6 +180,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 DEBUG_HELP = "on an error, show the Python traceback instead of the one-line message"
+BUCKET_HELP = (
+    "pad each side up to a multiple of N and crop the scores back: one compilation per bucket, "
+    "not per image shape (default: every image at its own size)"
+)
 NO_CACHE_HELP = (
     "compile without XLA's persistent cache (else WORKDIR/xla_cache, or for --weights "
     "$XDG_CACHE_HOME/fcn_jax/xla)"
