@@ -40,12 +40,14 @@ def unwritable(directory: Path) -> str | None:
     return None
 
 
-def use_compilation_cache(directory: str | Path, command: str) -> Path | None:
+def use_compilation_cache(directory: str | Path, command: str, probe: bool = True) -> Path | None:
     """Turn on JAX's persistent cache in ``directory`` for every compilation (none is too
     quick to keep: a whole-image run compiles one per shape). Returns the directory, or None
-    after a one-line warning when it cannot be written. Call before the first compilation."""
+    after a one-line warning when it cannot be written. Call before the first compilation.
+    ``probe=False`` (train: it checks its workdir itself, after the config) creates nothing:
+    JAX makes the directory at its first write."""
     directory = Path(directory)
-    reason = unwritable(directory)
+    reason = unwritable(directory) if probe else None
     if reason is not None:
         print(f"fcn-jax {command}: warning: cannot write the compilation cache {directory} "
               f"({reason}); compiling without it", file=sys.stderr)  # fmt: skip

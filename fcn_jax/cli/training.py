@@ -142,7 +142,7 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
     check_devices(config)
     workdir = args.workdir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}"
     if config.compilation_cache:  # a restarted run loads, not recompiles
-        use_compilation_cache(workdir_cache(workdir), "train")
+        use_compilation_cache(workdir_cache(workdir), "train", probe=False)
     outside = "received outside the training steps: stopped; the checkpoints in"
     try:
         with sigterm_ends_at_once(f"fcn-jax train: SIGTERM {outside} {workdir} are as they were"):
