@@ -192,3 +192,18 @@ def test_a_legend_without_names_gives_the_indices(names):
     label = np.array([[1, 2]], np.uint8)
     texts = legend_texts(overlay_figure(np.zeros((1, 2, 3), np.uint8), label, names).legends[0])
     assert texts == (["1 aeroplane", "2 bicycle"] if names else ["1", "2"])
+
+
+def test_a_figure_that_cannot_be_written_is_one_warning_and_leaves_the_old_one(tmp_path, capsys):
+    from fcn_jax.train.runlog import write_figure
+
+    old = tmp_path / "learning_curve.png"
+    old.write_bytes(b"the previous figure")
+    assert write_figure(old, b"new") == old and old.read_bytes() == b"new"
+    blocked = tmp_path / "a_file"
+    blocked.write_text("not a folder")
+    assert write_figure(blocked / "samples_000004.png", b"png") is None
+    said = capsys.readouterr().err.strip().splitlines()
+    assert len(said) == 1 and str(blocked / "samples_000004.png") in said[0]
+    assert said[0].endswith("training goes on")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "learning_curve.png"]

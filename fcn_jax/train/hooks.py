@@ -31,7 +31,7 @@ from fcn_jax.train.parallel import (
     sum_over_processes,
 )
 from fcn_jax.train.rate import StepRate
-from fcn_jax.train.runlog import PaddingCount, RunLog
+from fcn_jax.train.runlog import PaddingCount, RunLog, write_figure
 from fcn_jax.train.step import evaluate, variables_of
 from fcn_jax.viz import png_bytes, tile
 
@@ -174,7 +174,7 @@ class ValidateHook:
         if pairs and self.primary:
             rows = [(e["image"], e["label"], p) for e, p in pairs]
             png = png_bytes(tile(rows, self.class_names, f"validation samples at step {step}"))
-            (self.workdir / f"samples_{step:06d}.png").write_bytes(png)
+            write_figure(self.workdir / f"samples_{step:06d}.png", png)
             self.log.image(step, "val/samples", png)
         self.log.plot()
         self.display.scored(step, result)

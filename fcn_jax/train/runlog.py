@@ -3,9 +3,11 @@ every start; and the padding it counts for them."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +18,7 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 from fcn_jax.data.labels import VOID
-from fcn_jax.viz import learning_curve, learning_series, save
+from fcn_jax.viz import learning_curve, learning_series, png_bytes
 
 
 def _records(path: Path) -> list[dict]:
@@ -87,8 +89,21 @@ class RunLog:
         summary = Summary(
             value=[Summary.Value(tag=f"{split}/{k}", simple_value=v) for k, v in scalars.items()]
         )
-        self.events.add_event(Event(wall_time=time.time(), step=step, summary=summary))
-        self.events.flush()
+        self._event(step, summary)
+
+    def _event(self, step: int, summary: Summary) -> None:
+        """Add to the TensorBoard events; if they cannot be written (a full disk), say so once
+        and go on without them: ``metrics.jsonl`` holds the same scalars."""
+        if self.events is None:
+            return
+        try:
+            self.events.add_event(Event(wall_time=time.time(), step=step, summary=summary))
+            self.events.flush()
+        except OSError as err:
+            print(f"fcn-jax train: warning: could not write the TensorBoard events in "
+                  f"{self.workdir / 'tensorboard'} ({err.strerror or err}); training goes on "
+                  "without them", file=sys.stderr, flush=True)  # fmt: skip
+            self.events = None
 
     def _class_scalars(self, per_class) -> dict:
         """``{'iu/<class name>': IU}`` of the classes scored (a class absent from the ground
@@ -107,9 +122,7 @@ class RunLog:
             (width, height), bands = decoded.size, len(decoded.getbands())
         picture = Summary.Image(height=height, width=width, colorspace=bands,
                                 encoded_image_string=png)  # fmt: skip
-        summary = Summary(value=[Summary.Value(tag=tag, image=picture)])
-        self.events.add_event(Event(wall_time=time.time(), step=step, summary=summary))
-        self.events.flush()
+        self._event(step, Summary(value=[Summary.Value(tag=tag, image=picture)]))
 
     def plot(self) -> Path | None:
         """``learning_curve.png`` of every row of ``metrics.jsonl`` (every start's), with the
@@ -120,14 +133,31 @@ class RunLog:
         series = learning_series(_records(self.workdir / "metrics.jsonl"))
         starts = {r.get("step") for r in _records(self.workdir / "config_history.jsonl")}
         resumes = sorted(s for s in starts if isinstance(s, int) and s > 0)
-        save(learning_curve(series, self.title, resumes), path)
-        return path
+        return write_figure(path, png_bytes(learning_curve(series, self.title, resumes)))
 
     def close(self) -> None:
         if not self.enabled:
             return
         self.jsonl.close()
-        self.events.close()
+        if self.events is not None:
+            with contextlib.suppress(OSError):  # said when it failed
+                self.events.close()
+
+
+def write_figure(path: Path, png: bytes) -> Path | None:
+    """Write a figure whole or not at all (a temporary file renamed over ``path``). A figure
+    that cannot be written (a full disk) is said in one line and training goes on: figures
+    are drawn again from the run's files, and the checkpoints are what must not be lost."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_bytes(png)
+        os.replace(partial, path)
+    except OSError as err:
+        partial.unlink(missing_ok=True)
+        print(f"fcn-jax train: warning: could not write {path} ({err.strerror or err}); "
+              "training goes on", file=sys.stderr, flush=True)  # fmt: skip
+        return None
+    return path
 
 
 class PaddingCount:
