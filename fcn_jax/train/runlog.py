@@ -153,7 +153,8 @@ def write_figure(path: Path, png: bytes) -> Path | None:
         partial.write_bytes(png)
         os.replace(partial, path)
     except OSError as err:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
         print(f"fcn-jax train: warning: could not write {path} ({err.strerror or err}); "
               "training goes on", file=sys.stderr, flush=True)  # fmt: skip
         return None
