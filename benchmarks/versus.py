@@ -3,20 +3,24 @@ the best peer of a task, whether a peer's logits agree with ours, and a failure 
 
 from __future__ import annotations
 
+import re
 import statistics
 
 import numpy as np
 
 from benchmarks.timing import paired_ratios
 
+EXCEPTION = re.compile(r"[A-Za-z_][\w.]*(: |$)")  # 'KeyError: 3', 'a.b.InductorError: ...'
 AGREE = 1e-4  # of the largest logit: float32 round-off over VGG16's depth is ~1e-6
 
 
-def one_line(message: str, limit: int = 200) -> str:
-    """The last non-empty line of an error (a worker's traceback ends with the exception),
-    cut to ``limit`` characters."""
-    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
-    line = lines[-1] if lines else "no message"
+def one_line(message, limit: int = 200) -> str:
+    """The exception's line of an error (a worker's traceback: its last line that starts with
+    an exception's name, as 'torch._inductor.exc.InductorError: ...', so that hints printed
+    after it are passed over), else its last non-empty line; cut to ``limit`` characters."""
+    lines = [line.rstrip() for line in str(message).splitlines() if line.strip()]
+    named = [line for line in lines if EXCEPTION.match(line)]
+    line = (named or lines or ["no message"])[-1].strip()
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 

@@ -38,15 +38,18 @@ def test_agreement_is_relative_to_our_largest_logit_across_layouts():
         agreement(ours, theirs[:, :, :1])
 
 
-def test_a_failure_is_the_last_line_of_its_traceback():
+def test_a_failure_is_the_exception_line_of_its_traceback():
     error = RuntimeError(
         "peer_worker('compile', 128, 128): in the worker process:\n"
-        "Traceback (most recent call last):\n  File 'x.py', line 1\n"
-        "torch._inductor.exc.InductorError: CppCompileError: C++ compile error\n\n"
-    )
-    assert (
-        one_line(error) == "torch._inductor.exc.InductorError: CppCompileError: C++ compile error"
-    )
+        "Traceback (most recent call last):\n  File 'x.py', line 1, in f\n    raise exc.Bad\n"
+        "torch._inductor.exc.InductorError: InvalidCxxCompiler: No working C++ compiler\n\n"
+        "Set TORCHDYNAMO_VERBOSE=1 for the internal stack trace (please do this especially if"
+        ' you\'re reporting a bug to PyTorch). For more, set TORCH_LOGS="+dynamo"\n'
+    )  # as torch.compile's error ends, hint after the exception
+    why = "torch._inductor.exc.InductorError: InvalidCxxCompiler: No working C++ compiler"
+    assert one_line(error) == why
+    assert one_line("Traceback (most recent call last):\n  File 'y.py'\nKeyError\n") == "KeyError"
+    assert one_line("worker ended (exit code -9)") == "worker ended (exit code -9)"  # no name
     assert one_line("x" * 300) == "x" * 197 + "..."
     assert one_line("") == "no message"
 
