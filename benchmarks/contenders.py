@@ -4,27 +4,20 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import jax
 import numpy as np
 
+from benchmarks.peers import ARCH, CLASSES, SGD, inputs, torch_peer
 from fcn_jax.kernels import allocator
 from fcn_jax.models import build, layer_types
 from fcn_jax.models.layers import Deconv
 from fcn_jax.train.optim import make_optimizer
 from fcn_jax.train.step import as_variables, init_state, make_train_step, variables_of
+from fcn_jax.weights import from_torchfcn
 
-ARCH, CLASSES = "fcn8s", 21
-SGD = {"learning_rate": 1e-10, "momentum": 0.99, "weight_decay": 5e-4}  # the reference solver
-TESTS = Path(__file__).resolve().parents[1] / "tests"  # tests/torch_fcn.py: PyTorch's side
-
-
-def inputs(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    image = rng.standard_normal((1, height, width, 3), np.float32)
-    return image, rng.integers(0, CLASSES, (1, height, width)).astype(np.int32)
+__all__ = ["ARCH", "CLASSES", "inputs", "jax_contenders", "jax_parts", "torch_contenders"]
 
 
 def jax_model(arch: str = ARCH, channels: float = 1.0):
@@ -40,19 +33,26 @@ def jax_parts(
     remat: bool = False,
     arch: str = ARCH,
     channels: float = 1.0,
+    weights: str | Path | None = None,
 ) -> dict:
     """'model', 'tx', 'state', 'batch', the jitted 'infer' (of params or variables) and
-    'train_step' of our FCN (``jax_model``)."""
+    'train_step' of our FCN (``jax_model``); params from ``weights`` (a torch reference's
+    state dict as .npz, ``benchmarks.peers.reference_weights``) where given, else drawn."""
     model = jax_model(arch, channels)
     shape = (1, height, width, 3)
     shapes = jax.eval_shape(model.init, jax.random.key(0), jax.ShapeDtypeStruct(shape, np.float32))
     frozen = [n for n, kind in layer_types(model).items() if kind is Deconv]
     tx = make_optimizer(shapes["params"], name="sgd", frozen_layers=frozen, **SGD)
     image, label = inputs(height, width)
+    state = init_state(model, tx, shape, seed=0)
+    if weights is not None:
+        with np.load(weights) as saved:
+            params = jax.device_put(from_torchfcn({k: saved[k] for k in saved.files}, arch))
+        state = state.replace(params=params, opt_state=tx.init(params))
     return {
         "model": model,
         "tx": tx,
-        "state": init_state(model, tx, shape, seed=0),
+        "state": state,
         "batch": {"image": image, "label": label},
         "infer": jax.jit(lambda variables, x: model.apply(as_variables(variables), x)),
         "train_step": make_train_step(model, tx, normalize="sum", dtype=dtype, remat=remat),
@@ -60,9 +60,9 @@ def jax_parts(
 
 
 def jax_contenders(height: int, width: int, keep_freed_memory: bool = False, **options) -> dict:
-    """Our inference and training step (``options`` as ``jax_parts``); ``keep_freed_memory``
-    makes the process keep freed memory as ``fcn-jax train`` does with crops
-    (``fcn_jax.kernels.allocator``; ``benchmarks.run`` asks for it by default)."""
+    """Our inference (it returns the logits) and training step (``options`` as ``jax_parts``);
+    ``keep_freed_memory`` makes the process keep freed memory as ``fcn-jax train`` does with
+    crops (``fcn_jax.kernels.allocator``; ``benchmarks.run --allocator`` says where)."""
     if keep_freed_memory:
         allocator.keep_freed_memory()
     parts = jax_parts(height, width, **options)
@@ -70,7 +70,7 @@ def jax_contenders(height: int, width: int, keep_freed_memory: bool = False, **o
     batch = jax.device_put(parts["batch"])
 
     def infer():
-        parts["infer"](variables_of(box["state"]), batch["image"]).block_until_ready()
+        return parts["infer"](variables_of(box["state"]), batch["image"]).block_until_ready()
 
     def train():
         box["state"], metrics = parts["train_step"](box["state"], batch)
@@ -79,53 +79,7 @@ def jax_contenders(height: int, width: int, keep_freed_memory: bool = False, **o
     return {"infer": infer, "train": train}
 
 
-def torch_reference():
-    """``TorchVGGFCN`` of ``tests/torch_fcn.py``: the net the parity tests check ours against
-    is the one PyTorch runs here (``tests/`` is not a package; its modules import each other
-    by name, so the folder goes on ``sys.path`` in the process that builds the net)."""
-    if str(TESTS) not in sys.path:
-        sys.path.append(str(TESTS))
-    from torch_fcn import TorchVGGFCN
-
-    return TorchVGGFCN
-
-
 def torch_contenders(height: int, width: int, keep_freed_memory: bool = False) -> dict | None:
-    """The same work in PyTorch eager (None without torch), on CUDA where torch sees a GPU;
-    with glibc's default allocator settings, as PyTorch runs, unless ``keep_freed_memory``."""
-    if keep_freed_memory:
-        allocator.keep_freed_memory()
-    try:
-        import torch
-        import torch.nn.functional as F
-    except ImportError:
-        return None
-    TorchVGGFCN = torch_reference()
-    torch.manual_seed(0)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    net = TorchVGGFCN(ARCH, CLASSES).to(device)
-    for name, p in net.named_parameters():
-        p.requires_grad_("upscore" not in name)  # frozen bilinear deconvolutions, as ours
-    trained = [p for p in net.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(trained, lr=SGD["learning_rate"], momentum=SGD["momentum"],
-                          weight_decay=SGD["weight_decay"])  # fmt: skip
-    image, label = inputs(height, width)
-    x = torch.from_numpy(image.transpose(0, 3, 1, 2).copy()).to(device)
-    y = torch.from_numpy(label.astype(np.int64)).to(device)
-    wait = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-
-    def infer():
-        net.eval()
-        with torch.no_grad():
-            net(x)
-        wait()
-
-    def train():
-        net.train()
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(net(x), y, ignore_index=255, reduction="sum")
-        loss.backward()
-        opt.step()
-        wait()
-
-    return {"infer": infer, "train": train}
+    """The same work in PyTorch eager (None without torch), PyTorch's own init
+    (``benchmarks.peers.torch_peer``; ``benchmarks.memory`` runs it)."""
+    return torch_peer(height, width, None, "eager", keep_freed_memory)

@@ -3,12 +3,13 @@
 A framework is timed as its users run it: alone in its process, with its own allocator state,
 thread pools and process-start settings (``benchmarks.run --hugepages`` gives the workers
 ``GLIBC_TUNABLES``, which glibc reads only when a process starts). ``benchmarks.run`` builds
-each framework's contenders in a worker process (``multiprocessing``'s spawn start) and
-alternates them from the parent; each worker times its calls itself, so the pipe's latency is
-not in the figures. On the 2-core CPU this changed nothing measurable against running both in
-one process (training at 256x256: 1.21x PyTorch, paired range 1.11-1.31, against 1.25x,
-1.21-1.33; one run each, and 1.15x in the full run after): what slows each framework after
-the other is in the shared kernel (docs/performance.md).
+ours and each peer (``benchmarks/peers.py``) in a worker process of its own
+(``multiprocessing``'s spawn start) and alternates them from the parent; each worker times its
+calls itself, so the pipe's latency is not in the figures, and hands back an inference's
+logits for the check against ours. On the 2-core CPU this changed nothing measurable against
+running both frameworks in one process (training at 256x256: 1.21x PyTorch, paired range
+1.11-1.31, against 1.25x, 1.21-1.33; one run each, and 1.15x in the full run after): what
+slows each framework after the other is in the shared kernel (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ import multiprocessing
 import traceback
 from collections.abc import Callable
 
+import numpy as np
+
 from benchmarks.preallocation import share_the_accelerator
 from benchmarks.timing import timed
 
 
 def _serve(conn, factory, args, kwargs) -> None:
     """Build ``factory(*args, **kwargs)`` (a dict of zero-argument callables, or None for
-    none) and answer (name, calls) requests with the seconds the calls took, until None."""
+    none) and answer (name, calls) requests with the seconds the calls took, (name, None)
+    with what one call returns as a numpy array, until None."""
     share_the_accelerator()  # the worker's entry, before its factory starts JAX or PyTorch
     try:
         contenders = factory(*args, **kwargs) or {}
@@ -35,9 +39,19 @@ def _serve(conn, factory, args, kwargs) -> None:
     while (request := conn.recv()) is not None:
         name, calls = request
         try:
-            conn.send(("done", timed(contenders[name], calls)))
+            if calls is None:
+                conn.send(("done", as_numpy(contenders[name]())))
+            else:
+                conn.send(("done", timed(contenders[name], calls)))
         except Exception:  # likewise
             conn.send(("error", traceback.format_exc()))
+
+
+def as_numpy(value):
+    """``value`` (a JAX array, a torch tensor on any device, a numpy array) as numpy."""
+    if hasattr(value, "detach"):  # torch
+        value = value.detach().cpu()
+    return np.asarray(value)
 
 
 class Remote:
@@ -52,6 +66,10 @@ class Remote:
 
     def timed(self, calls: int) -> float:
         return self.worker.ask((self.name, calls))
+
+    def value(self):
+        """What one call returns (the logits of an ``infer``), as a numpy array."""
+        return self.worker.ask((self.name, None))
 
 
 class Isolated:

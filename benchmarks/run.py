@@ -1,12 +1,15 @@
-"""The FCN benchmark: ours against PyTorch eager on the same machine in the same run.
+"""The FCN benchmark: ours against every peer on the same machine in the same run.
 
     python -m benchmarks.run                  # both sizes, table + benchmarks/results.json
     python -m benchmarks.run --sizes 256 --repeats 3 --skip-memory --skip-compile
 
 FCN-8s/VGG16 in ``caffe`` alignment, batch 1, float32 (``--dtype bfloat16`` for ours in
-bfloat16; our worker keeps freed memory unless ``--allocator`` says otherwise): inference and
-training-step medians (the two frameworks alternate, each in a process of its own; the speed-up
-is the median, with the range, of the ratios of the two samples taken in the same round),
+bfloat16), against PyTorch eager (NCHW), channels_last, torch.compile and ONNX Runtime
+(inference) with the same weights (``benchmarks/peers.py``; ``--peers`` picks): inference and
+training-step medians (every contender in a process of its own, alternated round by round,
+every worker with the same allocator setting, ``--allocator``; each ratio is the median, with
+the range, of the ratios of the two samples taken in the same round; each peer's logits are
+checked against ours, and one that fails is a row's note),
 achieved GFLOP/s against the measured matmul peak (FLOPs counted from the layers and checked
 against XLA's count), compile time, compilations and padding over PASCAL-like sizes, peak memory
 of a training step, and the input pipeline's rate against the step rate.
@@ -22,21 +25,22 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import jax
 
 from benchmarks import memory
-from benchmarks.contenders import jax_contenders, jax_model, jax_parts, torch_contenders
-from benchmarks.flops import forward_flops, train_flops, xla_flops
-from benchmarks.isolated import Isolated
+from benchmarks.contenders import jax_parts
+from benchmarks.flops import xla_flops
 from benchmarks.peak import matmul_peak
+from benchmarks.peers import PEERS, reference_weights
 from benchmarks.pipeline_rate import images_per_second, pascal_like_sizes
 from benchmarks.preallocation import share_the_accelerator
-from benchmarks.timing import alternating_samples, paired_ratios, seconds
+from benchmarks.speed import KEEPS, speed, speed_table
+from benchmarks.timing import seconds
 from fcn_jax.data.batching import bucket
 
 HUGEPAGES = (
@@ -47,38 +51,11 @@ HUGEPAGES = (
 
 
 ALLOCATOR = (
-    "which frameworks' worker processes keep freed memory (fcn_jax/allocator.py): 'ours' "
-    "(default) as fcn-jax train does with crops, with PyTorch as it ships; 'both' gives "
-    "PyTorch the same setting; 'neither' leaves glibc's default in both"
+    "which workers keep freed memory (fcn_jax/allocator.py), one speed row each; the first is "
+    "the headline: 'neither' (default) leaves glibc's default in every worker, 'both' makes "
+    "every worker keep it (as fcn-jax train does with crops), 'ours' only our worker"
 )
-KEEPS = {"ours": (True, False), "both": (True, True), "neither": (False, False)}
-
-
-def speed(size: int, repeats: int, dtype: str, peak: float, allocator: str = "ours") -> dict:
-    """Medians of both frameworks at size x size, with FLOP rates."""
-    ours_keep, theirs_keep = KEEPS[allocator]
-    with (
-        Isolated(jax_contenders, size, size, dtype=dtype, keep_freed_memory=ours_keep) as ours,
-        Isolated(torch_contenders, size, size, keep_freed_memory=theirs_keep) as theirs,
-    ):  # each framework in a process of its own (benchmarks/isolated.py says why)
-        contenders = {f"jax_{k}": v for k, v in ours.items()}
-        contenders |= {f"torch_{k}": v for k, v in theirs.items()}
-        samples = alternating_samples(contenders, repeats)
-    medians = {name: statistics.median(ts) for name, ts in samples.items()}
-    model, shape = jax_model(), (1, size, size, 3)
-    flops = {"infer": forward_flops(model, shape), "train": train_flops(model, shape, False)}
-    result = {"size": size, "dtype": dtype, "allocator": allocator, "seconds": medians,
-              "samples": samples, "flops": flops}  # fmt: skip
-    for task in ("infer", "train"):
-        ours_s = medians[f"jax_{task}"]
-        result[f"jax_{task}_gflops"] = flops[task] / ours_s / 1e9
-        result[f"jax_{task}_of_peak"] = flops[task] / ours_s / 1e9 / peak
-        if f"torch_{task}" in medians:
-            result[f"torch_{task}_gflops"] = flops[task] / medians[f"torch_{task}"] / 1e9
-            ratios = paired_ratios(samples[f"torch_{task}"], samples[f"jax_{task}"])
-            result[f"{task}_speedup_vs_torch"] = ratios["median"]
-            result[f"{task}_speedup_range"] = [ratios["low"], ratios["high"]]
-    return result
+PEER_NAMES = "the peers to time, each in a worker of its own (default: all)"
 
 
 def compile_costs(size: int, dtype: str) -> dict:
@@ -169,32 +146,8 @@ def machine() -> dict:
     }
 
 
-def speedup(row: dict, task: str) -> str:
-    """The median of the paired ratios, and their range where recorded (older results lack it)."""
-    text = f"{row[f'{task}_speedup_vs_torch']:.2f}x"
-    if f"{task}_speedup_range" in row:
-        low, high = row[f"{task}_speedup_range"]
-        text += f" ({low:.2f}-{high:.2f})"
-    return text
-
-
 def table(results: dict) -> str:
-    every = [t for row in results["speed"] for t in row["seconds"].values()]
-    unit, scale = ("ms", 1e3) if max(every) < 0.1 else ("s", 1)  # a GPU's calls take ms
-    lines = [
-        f"| size | task | ours ({unit}) | PyTorch ({unit}) | speed-up | ours img/s | ours GFLOP/s "
-        "| of peak |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for row in results["speed"]:
-        for task in ("infer", "train"):
-            ours, theirs = row["seconds"][f"jax_{task}"], row["seconds"].get(f"torch_{task}")
-            lines.append(
-                f"| {row['size']} | {task} | {ours * scale:.3f} | "
-                + (f"{theirs * scale:.3f} | {speedup(row, task)}" if theirs else "- | -")
-                + f" | {1 / ours:.2f} | {row[f'jax_{task}_gflops']:.0f}"
-                + f" | {row[f'jax_{task}_of_peak']:.0%} |"
-            )
+    lines = speed_table(results["speed"])
     lines.append(
         f"\nmatmul peak: {results['peak']['peak']:.0f} GFLOP/s (float32, best of JAX/PyTorch)"
         "\nGFLOP/s: a direct convolution's FLOPs (counted from the layers) per second; on a CPU "
@@ -214,7 +167,9 @@ def table(results: dict) -> str:
             f"compilations for {row['images']} images, padding {row['padding_overhead']:.1%}"
         )
     for row in results.get("memory", []):
-        name, built = row["framework"] + (" remat" if row.get("remat") else ""), row["built_mib"]
+        name = row["framework"] + (" remat" if row.get("remat") else "")
+        name += ", freed memory kept," if row.get("keep_freed_memory") else ""
+        built = row["built_mib"]
         on_device = row.get("device_peak_mib")
         lines.append(
             f"peak RSS, {name} train step at {row['size']}: {row['peak_mib']:.0f} MiB "
@@ -238,7 +193,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--skip-compile", action="store_true")
     parser.add_argument("--skip-pipeline", action="store_true")
     parser.add_argument("--hugepages", action="store_true", help=HUGEPAGES)
-    parser.add_argument("--allocator", choices=sorted(KEEPS), default="ours", help=ALLOCATOR)
+    parser.add_argument("--allocator", choices=sorted(KEEPS), nargs="+",
+                        default=["neither", "both"], help=ALLOCATOR)  # fmt: skip
+    parser.add_argument("--peers", choices=list(PEERS), nargs="+", default=list(PEERS),
+                        help=PEER_NAMES)  # fmt: skip
     parser.add_argument("--out", default="benchmarks/results.json")
     args = parser.parse_args(argv)
     if args.hugepages:  # read by glibc when each worker process starts
@@ -258,19 +216,23 @@ def main(argv=None) -> dict:
     peak = results["peak"]["peak"]
     done(results, f"matmul peak {peak:.0f} GFLOP/s")
     results["speed"] = []
-    for size in args.sizes:
-        results["speed"].append(speed(size, args.repeats, args.dtype, peak, args.allocator))
-        medians = results["speed"][-1]["seconds"].items()
-        done(results, f"speed at {size}: " + ", ".join(f"{n} {s:.4g} s" for n, s in medians))
+    with tempfile.TemporaryDirectory() as folder:  # the weights every worker reads
+        weights = reference_weights(Path(folder) / "fcn8s.npz")
+        for size in args.sizes:
+            for setting in args.allocator:
+                row = speed(size, args.repeats, args.dtype, peak, setting, weights, args.peers)
+                results["speed"].append(row)
+                medians = ", ".join(f"{n} {s:.4g} s" for n, s in row["seconds"].items())
+                done(results, f"speed at {size} ({setting}): {medians}")
     if not args.skip_compile:
         results["compile"] = []
         for size in args.sizes:
             results["compile"].append(compile_costs(size, args.dtype))
             done(results, f"compile at {size}")
     results["bucketing"] = bucketing()
-    if not args.skip_memory:
+    if not args.skip_memory:  # with the headline's allocator setting
         size = max(args.sizes)
-        ours, theirs = ({"keep_freed_memory": keep} for keep in KEEPS[args.allocator])
+        ours, theirs = ({"keep_freed_memory": keep} for keep in KEEPS[args.allocator[0]])
         runs = [("jax", ours), ("jax", {**ours, "remat": True}), ("torch", theirs)]
         results["memory"] = []
         for framework, options in runs:
