@@ -220,3 +220,6 @@ def test_a_two_task_run_says_each_tasks_scores(tmp_path, capsys):
     assert f"semantic: mean IU {semantic:.4f}" in line
     assert f"| geometric: mean IU {geometric:.4f}" in line
     assert f"\ngeometric\n pixel_accuracy  {final['geometric']['pixel_accuracy']:.4f}" in out
+    assert cli.main(["eval", "--workdir", str(tmp_path / "run"), "--checkpoint", "latest"]) == 0
+    evaluated = capsys.readouterr().out  # the last step's checkpoint: the final scores again
+    assert f"\ngeometric\n pixel_accuracy  {final['geometric']['pixel_accuracy']:.4f}" in evaluated

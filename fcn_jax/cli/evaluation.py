@@ -55,4 +55,6 @@ def run_eval(args: argparse.Namespace) -> int:
     else:
         print(f"checkpoint step {step}, {len(val)} validation images, {how}")
         print(format_scores(result, list(spec.class_names)))
+        for task in spec.tasks[1:]:  # e.g. SIFT Flow's geometric classes, by number
+            print(f"\n{task}\n{format_scores(result[task])}")
     return 0
