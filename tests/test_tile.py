@@ -171,6 +171,21 @@ def test_predict_refuses_a_bad_tile_in_one_line(weights, tmp_path, flags, said):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("arch", "align"),
+    [("fcn16s", "caffe"), ("fcn8s-atonce", "same"), ("fcn-alexnet", "caffe"),
+     ("fcn-alexnet", "same"), ("fcn32s-googlenet", "caffe"), ("fcn8s-googlenet", "same")],
+)  # fmt: skip
+def test_the_other_fcns_tiled_are_the_whole_image(arch, align):
+    """3 tiles down a column of each net's smallest tile + 33 pixels, stepping by 64."""
+    forward, variables, geometry = net(arch, align)
+    x = image(geometry.minimum + 101, 45)
+    whole = np.asarray(forward(variables, x[None]))[0]
+    tiled = tiled_scores(forward, variables, x, geometry.minimum + 33, geometry)
+    assert relative_error(tiled, whole) <= 1e-5
+
+
+@pytest.mark.slow
 def test_fcn8s_in_3_x_2_tiles_is_the_whole_image():
     forward, variables, geometry = net("fcn8s", "caffe")
     x = image(631, 601)
@@ -180,10 +195,11 @@ def test_fcn8s_in_3_x_2_tiles_is_the_whole_image():
 
 @pytest.mark.slow
 def test_full_width_fcn8s_tiled_is_the_whole_image():
+    """3 tiles down a column (601 pixels, stepping by 96) of the full-width net."""
     model = build("fcn8s", 21, align="caffe")
     variables = random_variables(model)
     forward = jax.jit(model.apply)
-    x = image(700, 600)
+    x = image(700, 97)
     whole = np.asarray(forward(variables, x[None]))[0]
     tiled = tiled_scores(forward, variables, x, 601, tile_geometry(model))
     assert relative_error(tiled, whole) <= 1e-5
