@@ -19,7 +19,7 @@ import numpy as np
 
 from fcn_jax.geometry import CoordMap
 from fcn_jax.geometry.tiling import Halo, Span, check_tile, halo_of, spans, stride_grid
-from fcn_jax.models import FCN, trace_layers
+from fcn_jax.models import FCN, DilatedFCN, trace_layers
 from fcn_jax.models.layers import Crop
 
 
@@ -46,7 +46,7 @@ def tile_geometry(model) -> TileGeometry:
     the image size to its feature map's, a convolutionalized classifier's scores are coarse."""
     if not isinstance(model, FCN):
         why = ("its final bilinear resize samples at the ratio of the whole image's size to "
-               "its feature map's" if hasattr(model, "head_channels")
+               "its feature map's" if isinstance(model, DilatedFCN)
                else "its coarse class scores are not the image's pixels")  # fmt: skip
         raise ValueError(f"this net cannot be predicted in tiles exactly ({why}): predict it "
                          "without --tile")  # fmt: skip
