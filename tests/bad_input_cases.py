@@ -190,6 +190,10 @@ CASES = [
     Case("predict-depth-for-colour-net", "config", (*PREDICT, *ONE, "--out", "{tmp}/o",
          "--depth", "{tmp}/d.png"), "depth", {"a.png": png(), "d.png": png(mode="L")},
          needs_run=True),
+    Case("predict-tile-too-small", "config", (*PREDICT, *ONE, "--out", "{tmp}/o", "--tile",
+         "0"), "smallest tile of", {"a.png": png()}, needs_run=True),
+    Case("predict-tile-with-bucket", "config", (*PREDICT, *ONE, "--out", "{tmp}/o", "--tile",
+         "600", "--bucket", "32"), "--bucket", {"a.png": png()}, needs_run=True),
     # convert
     Case("convert-missing-file", "path", ("convert", "--from", "caffe", "{tmp}/none.caffemodel",
          "--out", "{tmp}/o"), "none.caffemodel"),

@@ -128,6 +128,7 @@ def parser() -> argparse.ArgumentParser:
         "folders or globs, like IMAGE)",
     )
     pred.add_argument("--bucket", type=positive, metavar="N", help=BUCKET_HELP)
+    pred.add_argument("--tile", type=int, metavar="N", help=TILE_HELP)
     pred.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
     pred.set_defaults(run=run_predict)
 
@@ -183,6 +184,11 @@ DEBUG_HELP = "on an error, show the Python traceback instead of the one-line mes
 BUCKET_HELP = (
     "pad each side up to a multiple of N and crop the scores back: one compilation per bucket, "
     "not per image shape (default: every image at its own size)"
+)
+TILE_HELP = (
+    "run each image N x N input pixels at a time, with the whole image's scores (tiles on the "
+    "net's stride grid, overlapping by its receptive field): bounded memory for any image size; "
+    "N at least the net's smallest tile (an error names it); not with --bucket"
 )
 NO_CACHE_HELP = (
     "compile without XLA's persistent cache (else WORKDIR/xla_cache, or for --weights "

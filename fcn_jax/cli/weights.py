@@ -56,7 +56,7 @@ def run_predict(args: argparse.Namespace) -> int:
         with counting_compilations() as compilations, image_bar("predict") as bar:
             task, started = bar.add_task("", total=len(images)), time.perf_counter()
             written = predict.predictions(predictor, images, args.out, args.heatmap, others,
-                                          args.bucket or 0)  # fmt: skip
+                                          args.bucket or 0, args.tile)  # fmt: skip
             for n, path in enumerate(written, 1):
                 print(path, flush=True)  # each as it is written: a later failure keeps the list
                 bar.update(task, completed=n // per_image)

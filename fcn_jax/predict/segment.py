@@ -9,6 +9,7 @@ map of that class (``*_heat_<class>.png`` over the image, ``.npy`` at the net's 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -22,6 +23,7 @@ from fcn_jax.data.transforms import model_input
 from fcn_jax.models import CLASSIFIERS, build_from
 from fcn_jax.predict import outputs
 from fcn_jax.predict.images import read_depth, read_rgb
+from fcn_jax.predict.tiled import tile_geometry, tiled_map
 from fcn_jax.viz import heatmap_figure, label_png, overlay_figure, save
 
 if TYPE_CHECKING:
@@ -103,6 +105,11 @@ def _semantic(logits):
     return logits
 
 
+def semantic_of(forward):
+    """``forward`` giving the semantic scores alone (the first head's of several)."""
+    return lambda variables, x: _semantic(forward(variables, x))
+
+
 def scores_of(forward, variables, x: np.ndarray, bucket: int = 0) -> np.ndarray:
     """The net's (semantic) scores on one input (H, W, C): at its own size, or with ``bucket``
     padded up to multiples of it with 0 (the mean, after preprocessing) and cropped back to
@@ -114,6 +121,15 @@ def scores_of(forward, variables, x: np.ndarray, bucket: int = 0) -> np.ndarray:
     return np.asarray(_semantic(forward(variables, x[None]))[0])[:height, :width]
 
 
+def maps_of(scores: np.ndarray, labels: bool, k: int | None) -> tuple[np.ndarray, ...]:
+    """What is written of (H, W, K) scores: the labels (if ``labels``), class ``k``'s softmax
+    (if ``k`` is not None). Of a whole image, or of each tile (then only these are kept)."""
+    found = (scores.argmax(-1),) if labels else ()
+    if k is not None:
+        found += (softmax(scores, axis=-1)[..., k],)  # numpy: no compilation per shape
+    return found
+
+
 def predictions(
     predictor: Predictor,
     images: Sequence[str | Path],
@@ -121,12 +137,14 @@ def predictions(
     heat: str | None = None,
     others: Sequence[str | Path] = (),
     bucket: int = 0,
+    tile: int | None = None,
 ) -> Iterator[Path]:
     """Write label PNGs and overlays (and heatmaps of class ``heat``) for ``images`` into
     ``out``, yielding each file as it is written. A NYUD fusion net takes a second image per
     colour image, ``others``: its depth PNG (early fusion) or HHA image (late fusion).
     ``bucket`` > 0 pads each input up to multiples of it and crops the scores back
-    (:func:`scores_of`; FCNs only).
+    (:func:`scores_of`; FCNs only). ``tile`` runs each image ``tile`` x ``tile`` pixels at a
+    time with the same scores (:mod:`.tiled`; FCNs only, not with ``bucket``).
 
     Nothing is written when an output would overwrite an input or another output of the call
     (:mod:`.outputs`); an unreadable image stops the call after the files of those before it."""
@@ -138,6 +156,12 @@ def predictions(
     if predictor.classifier and bucket:
         raise ValueError("a convolutionalized classifier's coarse scores cannot be cropped "
                          "back to the image: predict it without --bucket")  # fmt: skip
+    if tile is not None and bucket:
+        raise ValueError("give --tile or --bucket, not both: a padded tile would not give "
+                         "the image's scores")  # fmt: skip
+    geometry = None if tile is None else tile_geometry(predictor.model)
+    if geometry is not None:
+        geometry.check(tile)
     if predictor.classifier and heat is None:
         raise ValueError(
             "a convolutionalized classifier gives coarse class scores, not labels: "
@@ -154,18 +178,23 @@ def predictions(
     planned = outputs.plan(images, Path(out), not predictor.classifier, k)
     outputs.check(planned, images, [*images, *others])
     outputs.output_directory(out)
+    labels = not predictor.classifier
     for n, (path, second) in enumerate(pairs):
         rgb, x = first if n == 0 else _inputs_of(predictor, path, second, other)
-        logits = scores_of(forward, predictor.variables, x, bucket)
-        files = iter(planned[n])
-        if not predictor.classifier:
-            label = logits.argmax(-1)
+        if geometry is None:
+            found = maps_of(scores_of(forward, predictor.variables, x, bucket), labels, k)
+        else:
+            found = tiled_map(semantic_of(forward), predictor.variables, x, tile, geometry,
+                              partial(maps_of, labels=labels, k=k))  # fmt: skip
+        files, found = iter(planned[n]), iter(found)
+        if labels:
+            label = next(found)
             label_png(label).save(target := next(files))
             yield target
             save(overlay_figure(rgb, label, predictor.class_names), target := next(files))
             yield target
         if k is not None:
-            score = softmax(logits, axis=-1)[..., k]  # numpy: no compilation per shape
+            score = next(found)
             np.save(target := next(files), score)
             yield target
             title = outputs.heat_title(k, predictor.class_names)
@@ -173,6 +202,6 @@ def predictions(
             yield target
 
 
-def predict_images(predictor: Predictor, images, out, heat=None, others=(), bucket=0):
+def predict_images(predictor: Predictor, images, out, heat=None, others=(), bucket=0, tile=None):
     """:func:`predictions`, all of them; returns the files written (a list of paths)."""
-    return list(predictions(predictor, images, out, heat, others, bucket))
+    return list(predictions(predictor, images, out, heat, others, bucket, tile))
