@@ -79,6 +79,12 @@ def test_the_cli_file_runs_in_a_process_without_fcn_jax(tmp_path):
     assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
 
 
+def test_onnx_is_refused_in_one_line_saying_why(tmp_path):
+    with pytest.raises(SystemExit, match=r"--format onnx is not supported yet.*stablehlo"):
+        main(["export", "--format", "onnx", "--weights", "w", "--height", "8", "--width", "8",
+              "--out", str(tmp_path / "f.onnx")])  # fmt: skip
+
+
 @pytest.mark.parametrize("argv,message", [
     ([], "exactly one of --workdir and --weights"),
     (["--weights", "w", "--workdir", "r"], "exactly one of --workdir and --weights"),

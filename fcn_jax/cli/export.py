@@ -28,8 +28,10 @@ def run_export(args: argparse.Namespace) -> int:
 
     check_request(args)
     if args.format != "stablehlo":
-        raise SystemExit(f"fcn-jax export: --format {args.format!r} is not written yet; "
-                         "use --format stablehlo")  # fmt: skip
+        raise SystemExit("fcn-jax export: --format onnx is not supported yet: jax2onnx 0.17.1 "
+                         "converts these nets, but onnxruntime rejects the graphs (a float "
+                         "OneHot in the FCNs, an Add shape error in fcn-resnet); use --format "
+                         "stablehlo")  # fmt: skip
     if args.weights is not None:
         from fcn_jax.weights.bundle import load_meta
 
