@@ -15,6 +15,7 @@ ORDER = [
     {"weights"},
     {"train"},
     {"predict"},
+    {"export"},
     {"cli"},
 ]
 ROOT = Path(fcn_jax.__file__).parent

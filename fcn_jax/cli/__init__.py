@@ -26,6 +26,12 @@ def run_geometry(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def run_export(args: argparse.Namespace) -> int:
+    from fcn_jax.cli.export import run_export as run  # imports JAX: only when it runs
+
+    return run(args)
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(
         prog="fcn-jax",
@@ -154,6 +160,19 @@ def parser() -> argparse.ArgumentParser:
     conv.add_argument("--learnable-upsampling", action="store_true")
     conv.add_argument("--out", required=True, metavar="DIR")
     conv.set_defaults(run=run_convert)
+
+    exp = commands.add_parser(
+        "export", help="a net as one file (serialized StableHLO) mapping images to logits"
+    )
+    exp.add_argument("--workdir", help="a training run (its --checkpoint is used)")
+    exp.add_argument("--weights", metavar="DIR", help="a directory from fcn-jax convert")
+    exp.add_argument("--checkpoint", default="best", help="best, latest or a step (best)")
+    exp.add_argument("--format", required=True, choices=("stablehlo", "onnx"))
+    exp.add_argument("--out", required=True, metavar="FILE", help="also writes FILE.json")
+    exp.add_argument("--height", type=positive, metavar="H")
+    exp.add_argument("--width", type=positive, metavar="W")
+    exp.add_argument("--dynamic", action="store_true", help="symbolic height and width")
+    exp.set_defaults(run=run_export)
 
     data = commands.add_parser(
         "data",
