@@ -20,6 +20,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from fcn_jax.train.progress import shows_live
+
 
 class ImagesPerSecond(ProgressColumn):
     """The recent rate (rich's estimate over its last 30 s of samples)."""
@@ -30,7 +32,8 @@ class ImagesPerSecond(ProgressColumn):
 
 
 def image_bar(what: str, console: Console | None = None) -> Progress:
-    """A bar for ``what`` (e.g. 'eval'); disabled (prints nothing) off a terminal."""
+    """A bar for ``what`` (e.g. 'eval'); disabled (prints nothing) where it would not redraw
+    in place (a pipe, a dumb terminal: rich would print it once more at the end)."""
     console = console or Console(stderr=True)
     return Progress(
         TextColumn(what),
@@ -42,7 +45,7 @@ def image_bar(what: str, console: Console | None = None) -> Progress:
         TimeRemainingColumn(),
         console=console,
         redirect_stdout=sys.stdout.isatty(),  # prints go above the bar, not into a pipe
-        disable=not console.is_terminal,
+        disable=not shows_live(console),
     )
 
 
