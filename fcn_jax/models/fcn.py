@@ -16,6 +16,7 @@ from flax import linen as nn
 
 from fcn_jax.geometry import CoordMap, Trace, crop_offset
 from fcn_jax.kernels.choice import checked
+from fcn_jax.models import margin
 from fcn_jax.models.googlenet import Branches
 from fcn_jax.models.layers import Concat, Conv, Crop, Deconv, Scale, Sum, call
 
@@ -102,10 +103,17 @@ class Runner(NamedTuple):
 
 
 def run_trunk(net: Layout, x: jax.Array, run: Runner) -> dict[str, tuple[jax.Array, Trace]]:
-    """Every trunk layer's output by name, the last also as ``'top'``."""
+    """Every trunk layer's output by name, the last also as ``'top'``. Under the "auto"
+    kernels the layers a zero margin keeps constant run framed (:mod:`fcn_jax.models.margin`);
+    of those, only the skips' taps and the last are kept whole."""
     h, trace = x, Trace.input(*x.shape[1:3])
     taps = {}
-    for item in net.trunk():
+    items = tuple(net.trunk())
+    plan = margin.planned(items, *x.shape[1:3], run.train) if run.kernels == "auto" else None
+    if plan is not None:
+        h, trace, taps = run_framed(plan, x, run, {skip.tap for skip in net.skips})
+        items = items[len(plan.layers) :]
+    for item in items:
         try:
             h, trace = (run.branches if isinstance(item, Branches) else run)(item, h, trace)
         except ValueError as err:  # a window larger than what is left of the image
@@ -113,6 +121,20 @@ def run_trunk(net: Layout, x: jax.Array, run: Runner) -> dict[str, tuple[jax.Arr
         taps[item.name] = h, trace
     taps["top"] = h, trace
     return taps
+
+
+def run_framed(plan: margin.Plan, x: jax.Array, run: Runner, keep: set[str]):
+    """The planned layers framed: the last output whole with its trace, and the taps in
+    ``keep``."""
+    trace, taps = Trace.input(*x.shape[1:3]), {}
+    for layer, framed in margin.run(plan, x, run.train, run.kernels):
+        size = (framed.rows.size, framed.cols.size)
+        if layer.op is not None:
+            trace = trace.through(layer.op, size, layer.name)
+        run.report(layer.name, layer, trace, (x.shape[0], *size, framed.window.shape[-1]))
+        if layer.name in keep:
+            taps[layer.name] = framed.whole(), trace
+    return framed.whole(), trace, taps
 
 
 def score_of(run: Runner, taps: dict, skip: Skip | None, classes: int, sfx: str):

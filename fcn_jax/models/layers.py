@@ -59,7 +59,11 @@ class Conv(nn.Module):
         return Window(self.kernel, self.stride, self.pad, d=self.dilation)
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = False, kernels: str = "auto") -> jax.Array:
+    def __call__(
+        self, x: jax.Array, train: bool = False, kernels: str = "auto", pad: int | None = None
+    ) -> jax.Array:
+        """``pad`` (default: the layer's own) lets a caller that padded ``x`` itself run the
+        same weights unpadded (:mod:`fcn_jax.models.margin`)."""
         del train
         if x.shape[-1] % self.groups:
             raise ValueError(f"{self.name}: {x.shape[-1]} channels not divisible by groups")
@@ -67,7 +71,8 @@ class Conv(nn.Module):
         shape = (self.kernel, self.kernel, x.shape[-1] // self.groups, self.features)
         kernel = self.param("kernel", init, shape, jnp.float32)
         kernel = kernel.astype(x.dtype)
-        y = conv2d(x, kernel, self.stride, self.pad, self.groups, self.dilation, kernels)
+        pad = self.pad if pad is None else pad
+        y = conv2d(x, kernel, self.stride, pad, self.groups, self.dilation, kernels)
         if not self.use_bias:
             return y
         bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
