@@ -47,6 +47,7 @@ class Value:
     primitive: str
     source: str  # file:line (function)
     axes: tuple[Axis, ...]
+    dims: tuple[int, ...]  # the dimension of the value that holds each axis
     shape: tuple[int, ...]
     ops: dict[int, tuple[Primitive, ...]] = field(default_factory=dict)  # what changed it
 
@@ -122,7 +123,8 @@ def analyze(
     flat = [leaf for group in leaves for leaf in group]
     result = Analysis(axes, tuple(x.shape), closed=closed, argnum_leaf=at)
     start = {d: Axis.input(label, x.shape[d]) for label, d in enumerate(axes)}
-    result.values.append(Value((), "input", "input", "", tuple(start.values()), tuple(x.shape)))
+    result.values.append(Value((), "input", "input", "", tuple(start.values()), axes,
+                               tuple(x.shape)))
     states: list[State] = [None] * len(flat)
     states[at] = start
 
@@ -162,13 +164,27 @@ class Scope:
             args = [self.value_of(v) for v in eqn.invars]
             value = None
             if all(a is not None for a in args):
-                subfuns, params = eqn.primitive.get_bind_params(eqn.params)
-                outs = eqn.primitive.bind(*subfuns, *args, **params)
-                outs = outs if eqn.primitive.multiple_results else [outs]
+                outs = bind(eqn, args)
                 self.known.update(zip(eqn.outvars, outs, strict=True))
                 return self.known[var]
         self.known[var] = value
         return value
+
+
+def by_label(dims: Dims) -> tuple[tuple[Axis, ...], tuple[int, ...]]:
+    """A value's axes in label order, with the dimension holding each."""
+    pairs = sorted(dims.items(), key=lambda item: item[1].label)
+    return tuple(a for _, a in pairs), tuple(d for d, _ in pairs)
+
+
+def bind(eqn, args) -> list:
+    """The equation's primitive applied to ``args``: its results, as a list."""
+    params = eqn.primitive.get_bind_params(eqn.params)
+    subfuns = ()
+    if isinstance(params, tuple):  # older JAX: (sub-functions, params)
+        subfuns, params = params
+    outs = eqn.primitive.bind(*subfuns, *args, **params)
+    return list(outs) if eqn.primitive.multiple_results else [outs]
 
 
 def source_of(eqn) -> str:
@@ -237,9 +253,9 @@ class Walk:
             )
         for k, (var, out) in enumerate(zip(eqn.outvars, step.outs, strict=True)):
             if isinstance(out, dict) and out:
-                axes = tuple(sorted(out.values(), key=lambda a: a.label))
+                axes, dims = by_label(out)
                 self.result.values.append(Value((*path, k), name or prim, prim, source_of(eqn),
-                                                axes, tuple(var.aval.shape), step.ops))  # fmt: skip
+                                                axes, dims, tuple(var.aval.shape), step.ops))  # fmt: skip
             elif isinstance(out, Ended) and any(isinstance(s, dict) for s in ins):
                 self.result.ended.append(Stop(name or prim, prim, source_of(eqn), out.reason))
         return step.outs
@@ -263,9 +279,8 @@ class Walk:
                 distinct.append(other)
             out = {d: out[d].joined(other[d]) if other[d] is not out[d] else out[d] for d in out}
         if len(distinct) > 1:
-            axes = tuple(tuple(sorted(s.values(), key=lambda a: a.label)) for s in distinct)
-            joined = tuple(sorted(out.values(), key=lambda a: a.label))
+            axes = tuple(by_label(s)[0] for s in distinct)
             value = Value((*path, 0), name or eqn.primitive.name, eqn.primitive.name,
-                          source_of(eqn), joined, tuple(eqn.outvars[0].aval.shape))  # fmt: skip
+                          source_of(eqn), *by_label(out), tuple(eqn.outvars[0].aval.shape))
             self.result.meetings.append(Meeting(value, axes))
         return Step([out] * len(eqn.outvars))
