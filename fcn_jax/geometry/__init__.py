@@ -27,7 +27,6 @@ from fcn_jax.geometry.algebra import (
 )
 
 
-
 def __getattr__(name: str):
     if name == "analyze":
         from fcn_jax.geometry.jaxpr import analyze
@@ -37,7 +36,6 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "analyze",
     "CoordMap",
     "Field",
     "GeometryError",
@@ -46,6 +44,7 @@ __all__ = [
     "Trace",
     "Upsample",
     "Window",
+    "analyze",
     "chain",
     "crop_offset",
 ]

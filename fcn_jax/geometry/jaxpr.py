@@ -15,92 +15,29 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from fractions import Fraction
 
 import jax
 import numpy as np
 from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
 
-from fcn_jax.geometry.algebra import Primitive
 from fcn_jax.geometry.axis import Axis
 from fcn_jax.geometry.jaxpr_layout import LAYOUT
+from fcn_jax.geometry.jaxpr_result import Analysis, Meeting, Stop, Value
 from fcn_jax.geometry.jaxpr_rules import RULES, Dims, Ended, State, Step, Unmapped
 
-ELEMENTWISE = frozenset(
-    "neg sign floor ceil round is_finite exp exp2 log log1p expm1 tanh logistic sin cos tan "
-    "asin acos atan sinh cosh asinh acosh atanh sqrt rsqrt cbrt abs not integer_pow square "
-    "erf erfc erf_inv lgamma digamma convert_element_type reduce_precision stop_gradient copy "
-    "copy_p real imag conj clz population_count add sub mul div max min pow atan2 rem and or "
-    "xor eq ne lt le gt ge nextafter add_any select_n clamp shift_left shift_right_logical "
-    "shift_right_arithmetic optimization_barrier".split()
-)
+# fmt: off
+ELEMENTWISE = frozenset({
+    "neg", "sign", "floor", "ceil", "round", "is_finite", "exp", "exp2", "log", "log1p", "expm1",
+    "tanh", "logistic", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh",
+    "acosh", "atanh", "sqrt", "rsqrt", "cbrt", "abs", "not", "integer_pow", "square", "erf",
+    "erfc", "erf_inv", "lgamma", "digamma", "convert_element_type", "reduce_precision",
+    "stop_gradient", "copy", "copy_p", "real", "imag", "conj", "clz", "population_count", "add",
+    "sub", "mul", "div", "max", "min", "pow", "atan2", "rem", "and", "or", "xor", "eq", "ne", "lt",
+    "le", "gt", "ge", "nextafter", "add_any", "select_n", "clamp", "shift_left",
+    "shift_right_logical", "shift_right_arithmetic", "optimization_barrier",
+})
+# fmt: on
 LOOPS = frozenset({"scan", "while", "cond"})
-
-
-@dataclass(frozen=True)
-class Value:
-    """One value with spatial axes: where it was made and its axes (by label)."""
-
-    key: tuple[int, ...]  # the equation's path through the sub-jaxprs, then the output index
-    name: str  # the name stack (a Flax module's path), or the primitive
-    primitive: str
-    source: str  # file:line (function)
-    axes: tuple[Axis, ...]
-    dims: tuple[int, ...]  # the dimension of the value that holds each axis
-    shape: tuple[int, ...]
-    ops: dict[int, tuple[Primitive, ...]] = field(default_factory=dict)  # what changed it
-
-
-@dataclass(frozen=True)
-class Meeting:
-    """Two or more paths combined elementwise or concatenated: operand 0 is the reference."""
-
-    value: Value
-    operands: tuple[tuple[Axis, ...], ...]
-
-    @property
-    def aligned(self) -> bool:
-        return all(a.aligned(b) for axes in self.operands[1:]
-                   for a, b in zip(axes, self.operands[0], strict=True))  # fmt: skip
-
-    def offsets(self) -> list[tuple[Fraction | None, ...]]:
-        """Per operand after the first, per axis: ``c`` such that its unit ``j + c`` is
-        centred where unit ``j`` of operand 0 is (None: the strides differ)."""
-        return [tuple(a.offset_to(b) for a, b in zip(axes, self.operands[0], strict=True))
-                for axes in self.operands[1:]]  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Stop:
-    """Where the analysis of a path ended: an unmapped primitive, or mixed spatial axes."""
-
-    name: str
-    primitive: str
-    source: str
-    reason: str
-
-
-@dataclass
-class Analysis:
-    spatial_axes: tuple[int, ...]
-    input_shape: tuple[int, ...]
-    values: list[Value] = field(default_factory=list)
-    meetings: list[Meeting] = field(default_factory=list)
-    unmapped: list[Stop] = field(default_factory=list)
-    ended: list[Stop] = field(default_factory=list)
-    outputs: list[State] = field(default_factory=list)
-    closed: ClosedJaxpr | None = None
-    argnum_leaf: int = 0  # the input's position among the flattened arguments
-
-    @property
-    def input_sizes(self) -> tuple[int, ...]:
-        return tuple(self.input_shape[d] for d in self.spatial_axes)
-
-    def rows(self) -> list[Value]:
-        """The values that changed the geometry or where paths met, in order."""
-        met = {m.value.key for m in self.meetings}
-        return [v for v in self.values if v.ops or v.key in met or not v.key]
 
 
 def analyze(
@@ -123,8 +60,9 @@ def analyze(
     flat = [leaf for group in leaves for leaf in group]
     result = Analysis(axes, tuple(x.shape), closed=closed, argnum_leaf=at)
     start = {d: Axis.input(label, x.shape[d]) for label, d in enumerate(axes)}
-    result.values.append(Value((), "input", "input", "", tuple(start.values()), axes,
-                               tuple(x.shape)))
+    result.values.append(
+        Value((), "input", "input", "", tuple(start.values()), axes, tuple(x.shape))
+    )
     states: list[State] = [None] * len(flat)
     states[at] = start
 
@@ -192,7 +130,7 @@ def source_of(eqn) -> str:
         from jax._src import source_info_util
 
         text = source_info_util.summarize(eqn.source_info)
-    except Exception:  # noqa: BLE001 - a private API: the line is a courtesy
+    except Exception:
         return "?"
     path, _, rest = text.partition(":")
     if os.path.isabs(path) and path.startswith(os.getcwd() + os.sep):
@@ -248,14 +186,22 @@ class Walk:
         except Unmapped as why:
             stop = Stop(name or prim, prim, source_of(eqn), str(why))
             self.result.unmapped.append(stop)
-            return [Ended(f"after {prim}, which the algebra cannot map ({why})")] * len(
-                eqn.outvars
-            )
+            return [Ended(f"after {prim}, which the algebra cannot map ({why})")] * len(eqn.outvars)
         for k, (var, out) in enumerate(zip(eqn.outvars, step.outs, strict=True)):
             if isinstance(out, dict) and out:
                 axes, dims = by_label(out)
-                self.result.values.append(Value((*path, k), name or prim, prim, source_of(eqn),
-                                                axes, dims, tuple(var.aval.shape), step.ops))  # fmt: skip
+                self.result.values.append(
+                    Value(
+                        (*path, k),
+                        name or prim,
+                        prim,
+                        source_of(eqn),
+                        axes,
+                        dims,
+                        tuple(var.aval.shape),
+                        step.ops,
+                    )
+                )
             elif isinstance(out, Ended) and any(isinstance(s, dict) for s in ins):
                 self.result.ended.append(Stop(name or prim, prim, source_of(eqn), out.reason))
         return step.outs
@@ -280,7 +226,13 @@ class Walk:
             out = {d: out[d].joined(other[d]) if other[d] is not out[d] else out[d] for d in out}
         if len(distinct) > 1:
             axes = tuple(by_label(s)[0] for s in distinct)
-            value = Value((*path, 0), name or eqn.primitive.name, eqn.primitive.name,
-                          source_of(eqn), *by_label(out), tuple(eqn.outvars[0].aval.shape))
+            value = Value(
+                (*path, 0),
+                name or eqn.primitive.name,
+                eqn.primitive.name,
+                source_of(eqn),
+                *by_label(out),
+                tuple(eqn.outvars[0].aval.shape),
+            )
             self.result.meetings.append(Meeting(value, axes))
         return Step([out] * len(eqn.outvars))

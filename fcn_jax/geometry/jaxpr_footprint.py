@@ -22,7 +22,8 @@ import numpy as np
 from jax import lax
 from jax.extend.core import ClosedJaxpr, Literal
 
-from fcn_jax.geometry.jaxpr import ELEMENTWISE, LOOPS, Analysis, bind, sub_jaxpr
+from fcn_jax.geometry.jaxpr import ELEMENTWISE, LOOPS, bind, sub_jaxpr
+from fcn_jax.geometry.jaxpr_result import Analysis
 
 POOLS = {"reduce_window_max", "reduce_window_min"}
 REDUCTIONS = {"reduce_max", "reduce_min", "reduce_prod"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from fcn_jax.geometry.footprint import Check, bounding_box
-from fcn_jax.geometry.jaxpr import Analysis, Value
+from fcn_jax.geometry.jaxpr_result import Analysis, Value
 from fcn_jax.geometry.table import format_rows, number
 
 
@@ -61,11 +61,15 @@ def analysis_table(analysis: Analysis) -> dict:
         "max_stride": per_axis([a.field.s for a in top.axes]),
         "layers": [row(v) for v in analysis.rows()],
         "meetings": [
-            {"name": layer_name(m.value), "type": m.value.primitive, "source": m.value.source,
-             "aligned": m.aligned,
-             "offsets": [[None if c is None else number(c) for c in o] for o in m.offsets()]}
+            {
+                "name": layer_name(m.value),
+                "type": m.value.primitive,
+                "source": m.value.source,
+                "aligned": m.aligned,
+                "offsets": [[None if c is None else number(c) for c in o] for o in m.offsets()],
+            }
             for m in analysis.meetings
-        ],  # fmt: skip
+        ],
         "unmapped": [vars(s) for s in analysis.unmapped],
         "ended": [vars(s) for s in analysis.ended],
     }

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+
 from flax import linen as nn
 
 from fcn_jax.geometry import Shift, Trace, Upsample, Window
-from fcn_jax.geometry.table import format_rows, number
 from fcn_jax.geometry.footprint import Check, check_units, probe_units
+from fcn_jax.geometry.table import format_rows, number
 from fcn_jax.models.fcn import trace_layers
 from fcn_jax.models.layers import Crop
 
