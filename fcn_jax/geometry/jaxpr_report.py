@@ -23,7 +23,9 @@ def per_axis(values: list[Fraction | int | None]):
 def layer_name(value: Value) -> str:
     """A value's layer: the innermost module of its name stack, or its primitive."""
     parts = [p for p in value.name.split("/") if p]
-    return parts[-1].split(".")[0] if parts else value.primitive
+    if parts and value.name != value.primitive:
+        return parts[-1].split(".")[0]
+    return value.source.split(" ")[0].rsplit("/", 1)[-1] or value.primitive  # file.py:line
 
 
 def row(value: Value) -> dict:
