@@ -79,7 +79,8 @@ def test_strided_dilated_convs_and_pools_by_hand():
         y = conv(x, 3, s=2, pad=1)  # rf 3, stride 2, unit 0 at 0
         y = conv(y, 3, pad=2, d=2)  # extent 5: rf 3 + 4*2 = 11, unit 0 at 0
         y = pool(y, 2, 2)  # floor: rf 11 + 1*2 = 13, stride 4, unit 0 at 0 + 0.5*2 = 1
-        return pool(y, 3, 2, ((0, 1), (0, 1)))  # ceil (pad right): rf 13 + 2*4 = 21, stride 8, at 1 + 4
+        # ceil (padded right): rf 13 + 2*4 = 21, stride 8, unit 0 at 1 + 1*4
+        return pool(y, 3, 2, ((0, 1), (0, 1)))
 
     a, table = summary(net, 37)
     assert (table["receptive_field"], table["max_stride"]) == (21, 8)
@@ -167,3 +168,117 @@ def test_a_flatten_ends_the_analysis_and_unmapped_primitives_are_listed():
     assert any("flatten" in s.reason for s in a.ended)
     text = format_analysis(table)
     assert "unmapped: rev" in text and "analysis ends:" in text
+
+
+def test_flax_nnx_net():
+    from flax import nnx
+
+    class Net(nnx.Module):
+        def __init__(self, rngs):
+            self.a = nnx.Conv(3, 4, (3, 3), strides=2, padding=((1, 1), (1, 1)), rngs=rngs)
+            self.b = nnx.Conv(4, 4, (3, 3), kernel_dilation=2, padding="VALID", rngs=rngs)
+            self.up = nnx.ConvTranspose(4, 4, (2, 2), strides=2, padding="VALID", rngs=rngs)
+
+        def __call__(self, x):
+            y = nnx.relu(self.a(x))  # rf 3, stride 2, unit 0 at 0
+            y = nnx.max_pool(self.b(y), (2, 2), (2, 2))  # rf 3 + 4*2 + 1*2 = 13, stride 4
+            return self.up(y)  # Upsample(2, 2): rf ceil(2/2) = 1 more unit, stride 2
+
+    net = Net(nnx.Rngs(0))
+    a, table = summary(net, 33)
+    assert (table["receptive_field"], table["max_stride"]) == (13, 2)
+    checked(a)
+
+
+def test_equinox_net_on_chw():
+    eqx = pytest.importorskip("equinox")
+    key = jax.random.key(0)
+    conv1 = eqx.nn.Conv2d(3, 4, 5, stride=2, padding=2, key=key)
+    pool = eqx.nn.MaxPool2d(3, 2)
+
+    def net(x):  # CHW, unbatched, as Equinox's layers take it
+        return pool(jax.nn.relu(conv1(x)))  # rf 5 + 2*2 = 9, stride 4
+
+    x = jax.ShapeDtypeStruct((3, 29, 29), jnp.float32)
+    a = analyze(net, x, spatial_axes=(1, 2))
+    table = analysis_table(a)
+    assert (table["receptive_field"], table["max_stride"]) == (9, 4)
+    checked(a)
+
+
+@pytest.mark.slow  # about 10 s: the autodiff check of 53 convolutions
+def test_torchvision_resnet50_geometry_from_a_flax_reimplementation():
+    from flax import linen as nn
+
+    class Bottleneck(nn.Module):  # torchvision v1.5: the stride on the 3x3 conv
+        planes: int
+        stride: int
+
+        @nn.compact
+        def __call__(self, x):
+            bn = lambda: nn.BatchNorm(use_running_average=True)  # noqa: E731
+            y = nn.relu(bn()(nn.Conv(self.planes, (1, 1), use_bias=False)(x)))
+            y = nn.Conv(self.planes, (3, 3), self.stride, padding=1, use_bias=False)(y)
+            y = nn.relu(bn()(y))
+            y = bn()(nn.Conv(4 * self.planes, (1, 1), use_bias=False)(y))
+            if self.stride != 1 or x.shape[-1] != 4 * self.planes:
+                x = bn()(nn.Conv(4 * self.planes, (1, 1), self.stride, use_bias=False)(x))
+            return nn.relu(y + x)
+
+    class ResNet50(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = nn.Conv(4, (7, 7), 2, padding=3, use_bias=False)(x)
+            x = nn.relu(nn.BatchNorm(use_running_average=True)(x))
+            x = nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
+            for stage, (blocks, planes) in enumerate(zip((3, 4, 6, 3), (1, 2, 4, 8), strict=True)):
+                for b in range(blocks):
+                    x = Bottleneck(planes, 2 if stage and b == 0 else 1)(x)
+            return x  # layer4: the features before the global pooling
+
+    # By hand: (kernel, stride) along the main path, rf = 1 + sum (k - 1) * jump before it.
+    layers = [(7, 2), (3, 2)]
+    for stage, blocks in enumerate((3, 4, 6, 3)):
+        for b in range(blocks):
+            layers += [(1, 1), (3, 2 if stage and b == 0 else 1), (1, 1)]
+    k, s = np.array(layers).T
+    jumps = np.concatenate([[1], np.cumprod(s)[:-1]])
+    rf, stride = 1 + int(np.sum((k - 1) * jumps)), int(np.prod(s))
+    assert (rf, stride) == (427, 32)
+
+    net = ResNet50()
+    x = jnp.zeros((1, 96, 96, 3))
+    params = net.init(jax.random.key(0), x)
+    a = analyze(lambda x: net.apply(params, x), x)
+    table = analysis_table(a)
+    assert (table["receptive_field"], table["max_stride"]) == (rf, stride)
+    assert len(a.meetings) == 16 and all(m.aligned for m in a.meetings)
+    checked(a)
+
+
+@pytest.mark.slow  # a subprocess
+def test_cli_geometry_of_a_function_with_verify(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "usernet.py").write_text(
+        "import jax\nfrom jax import lax\nimport jax.numpy as jnp\n"
+        "K = jnp.ones((3, 3, 3, 4)) / 27\n"
+        "def forward(x):\n"
+        "    y = lax.conv_general_dilated(x, K, (2, 2), ((1, 1), (1, 1)),\n"
+        "                                 dimension_numbers=('NHWC', 'HWIO', 'NHWC'))\n"
+        "    return lax.reduce_window(jax.nn.relu(y), -jnp.inf, lax.max, (1, 3, 3, 1),\n"
+        "                             (1, 2, 2, 1), 'VALID')\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root}
+    done = subprocess.run(
+        [sys.executable, "-m", "fcn_jax.cli", "geometry", "--fn", "usernet:forward",
+         "--input", "1x32x32x3", "--verify"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # conv 3/2 pad 1 (rf 3, stride 2, unit 0 at 0), pool 3/2 (rf 3 + 2*2 = 7, at 0 + 1*2 = 2)
+    assert "receptive field 7, max stride 4" in done.stdout
+    assert "autodiff check: 10 units measured, all agree" in done.stdout

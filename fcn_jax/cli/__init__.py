@@ -49,11 +49,20 @@ def parser() -> argparse.ArgumentParser:
         help="per-layer kernel, stride, receptive field, jump, offsets and crops of a net",
     )
     geo.add_argument("arch", nargs="?", choices=ARCHS + CLASSIFIERS, help="one of our nets")
-    geo.add_argument("--fn", metavar="MODULE:CALLABLE",
-                     help="any JAX function of one array instead (its jaxpr is analysed)")
+    geo.add_argument(
+        "--fn",
+        metavar="MODULE:CALLABLE",
+        help="any JAX function of one array instead (its jaxpr is analysed)",
+    )
     geo.add_argument("--input", metavar="SHAPE", help="--fn's input shape, e.g. 1x224x224x3")
-    geo.add_argument("--spatial-axes", type=int, nargs="+", default=[1, 2], metavar="D",
-                     help="--fn's input dimensions that are spatial (1 2: NHWC)")
+    geo.add_argument(
+        "--spatial-axes",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        metavar="D",
+        help="--fn's input dimensions that are spatial (1 2: NHWC)",
+    )
     geo.add_argument("--align", choices=ALIGNMENTS, default="caffe")
     geo.add_argument(
         "--size", type=int, nargs="+", default=[500], metavar="N", help="input H [W] (500)"

@@ -57,8 +57,10 @@ def run_fn(args: argparse.Namespace) -> int:
         failed = [c for c in checks if not c.same_extent]
         table["verify"] = {
             "checked": len(checks),
-            "failed": [{"layer": c.layer, "unit": c.unit, "predicted": c.predicted,
-                        "measured": c.measured} for c in failed],  # fmt: skip
+            "failed": [
+                {"layer": c.layer, "unit": c.unit, "predicted": c.predicted, "measured": c.measured}
+                for c in failed
+            ],
         }
     if args.json:
         print(json.dumps(table, indent=2))
