@@ -27,7 +27,7 @@ SCRIPTS = (
 )
 # Not run by default (minutes per net with the ResNets): ``--only geometry_tables``. It takes no
 # --results / --full flags; its stdout is the table.
-PRINTS_ONLY = ("geometry_tables",)
+PRINTS_ONLY = ("geometry_tables", "jaxpr_geometry")
 
 
 def command(name: str, results: str, full: bool) -> list[str]:

@@ -48,7 +48,21 @@ def parser() -> argparse.ArgumentParser:
         "geometry",
         help="per-layer kernel, stride, receptive field, jump, offsets and crops of a net",
     )
-    geo.add_argument("arch", choices=ARCHS + CLASSIFIERS)
+    geo.add_argument("arch", nargs="?", choices=ARCHS + CLASSIFIERS, help="one of our nets")
+    geo.add_argument(
+        "--fn",
+        metavar="MODULE:CALLABLE",
+        help="any JAX function of one array instead (its jaxpr is analysed)",
+    )
+    geo.add_argument("--input", metavar="SHAPE", help="--fn's input shape, e.g. 1x224x224x3")
+    geo.add_argument(
+        "--spatial-axes",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        metavar="D",
+        help="--fn's input dimensions that are spatial (1 2: NHWC)",
+    )
     geo.add_argument("--align", choices=ALIGNMENTS, default="caffe")
     geo.add_argument(
         "--size", type=int, nargs="+", default=[500], metavar="N", help="input H [W] (500)"
@@ -261,6 +275,8 @@ def _dispatch(args: argparse.Namespace, rest: list[str]) -> int:
         return run_config(args, rest)
     if rest:
         parser().error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "geometry":
+        check_geometry_source(args)
     if args.command == "geometry" and (len(args.size) > 2 or min(args.size) < 1):
         parser().error("--size takes one or two positive integers")
     if args.command == "geometry" and not args.plot and (args.layer or args.unit):
@@ -269,6 +285,26 @@ def _dispatch(args: argparse.Namespace, rest: list[str]) -> int:
         return args.run(args)
     except user_errors() as err:
         raise SystemExit(f"fcn-jax {args.command}: {err}") from err
+
+
+def check_geometry_source(args: argparse.Namespace) -> None:
+    """``geometry`` takes one of our nets or ``--fn`` with ``--input`` (a shape such as
+    1x224x224x3), never both."""
+    if (args.arch is None) == (args.fn is None):
+        parser().error("geometry takes an arch or --fn MODULE:CALLABLE (one of them)")
+    if args.fn is None and (args.input or args.spatial_axes != [1, 2]):
+        parser().error("--input and --spatial-axes go with --fn")
+    if args.fn is None:
+        return
+    if args.input is None:
+        parser().error("--fn needs --input SHAPE, e.g. --input 1x224x224x3")
+    parts = args.input.lower().split("x")
+    if not all(p.isdigit() and int(p) > 0 for p in parts):
+        parser().error(f"--input {args.input!r}: give positive sizes joined by x, e.g. "
+                       "1x224x224x3")  # fmt: skip
+    args.input = tuple(int(p) for p in parts)
+    if args.plot:
+        parser().error("--plot draws one of our nets; it does not take --fn")
 
 
 def _config_flag(arg: str, before: str) -> bool:

@@ -16,6 +16,10 @@ DEFAULT_LAYER = "score_fr"
 def run_geometry(args: argparse.Namespace) -> int:
     from fcn_jax.models import report
 
+    if args.fn:
+        from fcn_jax.cli.geometry_fn import run_fn
+
+        return run_fn(args)
     height, width = args.size if len(args.size) == 2 else args.size * 2
     check_plot_options(args)
     module = build(args.arch, 21, align=args.align)

@@ -130,7 +130,8 @@ class Shift:
 
     def reads(self, n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
         j = np.arange(n_out) + self.c
-        return j, j
+        inside = (j >= 0) & (j < n_in)  # a shift that pads: the new units read nothing
+        return j, np.where(inside, j, j - 1)
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ class Resize:
 Primitive = Window | Upsample | Shift | Resize
 
 
-def _hull(lo: np.ndarray, hi: np.ndarray, a: np.ndarray, b: np.ndarray):
+def hull(lo: np.ndarray, hi: np.ndarray, a: np.ndarray, b: np.ndarray):
     """Per output unit, the hull of the supports of input units ``a..b`` (empty where a > b)."""
     width = int(max(1, (b - a + 1).max(initial=1)))
     idx = a[:, None] + np.arange(width)[None, :]
@@ -203,8 +204,8 @@ class Trace:
                     f"layer {name}: output size {n_out} from input size {n_in} disagrees with "
                     f"its declared geometry {op}"
                 )
-        rows = _hull(*self.rows, *op.reads(size[0], self.size[0]))
-        cols = _hull(*self.cols, *op.reads(size[1], self.size[1]))
+        rows = hull(*self.rows, *op.reads(size[0], self.size[0]))
+        cols = hull(*self.cols, *op.reads(size[1], self.size[1]))
         return Trace(self.map.then(op.coord_map()), self.field.then(op.field()), rows, cols)
 
     def merged(self, other: Trace, name: str = "?") -> Trace:

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import re
-from fractions import Fraction
 
 from flax import linen as nn
 
 from fcn_jax.geometry import Shift, Trace, Upsample, Window
 from fcn_jax.geometry.footprint import Check, check_units, probe_units
+from fcn_jax.geometry.table import format_rows, number
 from fcn_jax.models.fcn import trace_layers
 from fcn_jax.models.layers import Crop
-
-
-def number(x: Fraction) -> int | float:
-    """A Fraction as a JSON number: int when integral."""
-    return int(x) if x.denominator == 1 else float(x)
 
 
 def traces(module: nn.Module, height: int, width: int) -> dict[str, Trace]:
@@ -67,24 +62,7 @@ def geometry_table(module: nn.Module, height: int, width: int) -> dict:
 
 def format_table(table: dict) -> str:
     """Plain-text rendering of :func:`geometry_table`."""
-    head = ("layer", "type", "k", "s", "pad", "rf", "jump", "offset", "size")
-    lines = [head]
-    for row in table["layers"]:
-        cells = [row[key] for key in ("name", "type", "kernel", "stride", "pad")]
-        cells += [
-            row["receptive_field"],
-            row["jump"],
-            row["offset"],
-            "x".join(map(str, row["size"])),
-        ]
-        lines.append(tuple("" if c is None else f"{c:.6g}" if isinstance(c, float) else str(c)
-                           for c in cells))  # fmt: skip
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    justify = [str.ljust, str.ljust] + [str.rjust] * (len(head) - 2)
-    text = [
-        "  ".join(fit(cell, w) for fit, cell, w in zip(justify, line, widths, strict=True))
-        for line in lines
-    ]
+    text = format_rows(table["layers"])
     h, w = table["input_size"]
     crops = ", ".join(f"{name}={offset}" for name, offset in table["crops"].items()) or "none"
     text += [
