@@ -12,7 +12,7 @@ import numpy as np
 from flax import linen as nn
 
 from fcn_jax.data.preprocessing import Normalisation
-from fcn_jax.models.layers import BatchNorm, MaxPool
+from fcn_jax.models.layers import BatchNorm, MaxPool, Resize
 
 
 def forward(model, variables: dict, inside: Normalisation | None = None) -> Callable:
@@ -32,10 +32,12 @@ def forward(model, variables: dict, inside: Normalisation | None = None) -> Call
 def standard_forms(fn: Callable) -> Callable:
     """``fn`` with two layers written as converters map them to standard ONNX operators, the
     values unchanged: batch norm (running statistics) as one multiply and add by constants,
-    and max pooling as a pad with -inf then ``flax.linen.max_pool`` (ONNX ``MaxPool``). The
-    layers' own forms convert to graphs ONNX Runtime rejects: jax2onnx 0.17.1 writes the tiled
-    max's boolean ``one_hot`` as an ``OneHot`` without a boolean kernel, a ``reduce_window``
-    max as a 4-d ``MaxPool``, and Flax's batch norm with its axes mixed up."""
+    max pooling as a pad with -inf then ``flax.linen.max_pool`` (ONNX ``MaxPool``), and the
+    bilinear resize as two products with constant interpolation matrices. The layers' own
+    forms convert to graphs ONNX Runtime rejects or jax2onnx refuses: jax2onnx 0.17.1 writes
+    the tiled max's boolean ``one_hot`` as an ``OneHot`` without a boolean kernel, a
+    ``reduce_window`` max as a 4-d ``MaxPool``, Flax's batch norm with its axes mixed up, and
+    needs a constant batch for ``jax.image.resize``."""
 
     def run(x):
         with nn.intercept_methods(_standard_layer):
@@ -52,6 +54,9 @@ def _standard_layer(next_fun, args, kwargs, context):
         return _folded_batch_norm(module, args[0])
     if type(module) is MaxPool:
         return _padded_max_pool(module, args[0])
+    if isinstance(module, Resize):
+        rows, cols = (interpolation(n, m) for n, m in zip(args[0].shape[1:3], args[1], strict=True))
+        return jnp.einsum("ph,nhwc,qw->npqc", rows, args[0], cols)
     return next_fun(*args, **kwargs)
 
 
@@ -71,3 +76,16 @@ def _padded_max_pool(module: MaxPool, x: jax.Array) -> jax.Array:
         pads.append((module.pad, (n_out - 1) * s + k - n - module.pad))
     x = jnp.pad(x, (*pads, (0, 0)), constant_values=-jnp.inf)
     return nn.max_pool(x, window_shape=(k, k), strides=(s, s), padding="VALID")
+
+
+def interpolation(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights of linear interpolation with half-pixel centres, the samples
+    beyond the edge pixels' centres clamped to them (``jax.image.resize``'s "bilinear" without
+    antialiasing, torch's ``align_corners=False``)."""
+    at = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+    low = np.floor(at).astype(int)
+    high = np.minimum(low + 1, n_in - 1)
+    weights = np.zeros((n_out, n_in), np.float32)
+    np.add.at(weights, (np.arange(n_out), low), 1 - (at - low))
+    np.add.at(weights, (np.arange(n_out), high), at - low)
+    return weights

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from fcn_jax.export.inference import forward, standard_forms
-from fcn_jax.export.stablehlo import REFUSED_SIZE, SymbolicSizeError
+from fcn_jax.export.stablehlo import REFUSED_SIZE, SymbolicSizeError, exported
 from fcn_jax.models import input_channels
 
 OPSET = 17
@@ -47,6 +47,8 @@ def onnx_model(model, variables: dict, height: int | None, width: int | None, in
     """The ``onnx.ModelProto`` of ``model`` on (B, height, width, C) inputs (``None`` height
     and width try symbolic ones); ``inside`` (a ``Normalisation``) builds it into the graph."""
     to_onnx = converter()
+    if height is None:  # jax.export's shape check refuses a size-dependent net at once
+        exported(model, variables, None, None)
     fn = standard_forms(forward(model, variables, inside))
     shape = ("B", height, width) if height else ("B", "H", "W")
     try:
@@ -54,6 +56,8 @@ def onnx_model(model, variables: dict, height: int | None, width: int | None, in
         return to_onnx(fn, [(*shape, input_channels(model))], opset=OPSET,
                        input_names=["image"], output_names=names)  # fmt: skip
     except jax.errors.InconclusiveDimensionOperation as err:
+        if height:
+            raise
         raise SymbolicSizeError(REFUSED_SIZE) from err
 
 
