@@ -52,6 +52,21 @@ def truncated(path) -> None:
     path.write_bytes(path.read_bytes()[:20])
 
 
+def classifier_weights(path) -> None:
+    """A narrow VGG16 classifier's converted weights (fcn-jax convert's directory)."""
+    import jax
+    import numpy as np
+
+    from fcn_jax.data.preprocessing import CAFFE_ILSVRC
+    from fcn_jax.models import build
+    from fcn_jax.weights.bundle import save_bundle
+
+    x = np.zeros((1, 224, 224, 3), np.float32)
+    params = build("vgg16", 5, width=1 / 32).init(jax.random.PRNGKey(0), x)["params"]
+    save_bundle(path, params, {"arch": "vgg16", "num_classes": 5, "width": 1 / 32,
+                               "preprocessing": CAFFE_ILSVRC})  # fmt: skip
+
+
 def folder(image: bytes = png(), mask: bytes = png(mode="L"), **extra) -> dict:
     return {"data/images/a.png": image, "data/masks/a.png": mask, **extra}
 
@@ -75,6 +90,7 @@ STATE = "run/checkpoints/2/state/manifest.ocdbt"
 ONE = ("{tmp}/a.png",)
 WEIGHTS = ("predict", "--weights", "{tmp}/w", *ONE, "--out", "{tmp}/o")
 PREDICT = ("predict", "--workdir", "{tmp}/run")
+EXPORT = ("export", "--weights", "{tmp}/w", "--format", "onnx")
 
 # fmt: off
 CASES = [
@@ -248,6 +264,14 @@ CASES = [
          "{tmp}/d.png"), "d.png", {"d.png": made_dir}),
     Case("geometry-interrupted", "interrupt", ("geometry", "fcn8s", "--verify"), "interrupted",
          codes=INTERRUPTED, interrupt_after=6),
+    # export
+    Case("export-classifier-dynamic", "config", (*EXPORT, "--out", "{tmp}/f.onnx", "--dynamic"),
+         "--dynamic", {"w": classifier_weights}),
+    Case("export-out-unwritable", "path", (*EXPORT, "--out", "{tmp}/none/f.onnx", "--height",
+         "224", "--width", "224"), "{tmp}/none/f.onnx"),
+    Case("export-out-is-a-folder", "path", (*EXPORT, "--out", "{tmp}/d", "--height", "224",
+         "--width", "224"), "{tmp}/d", {"d": made_dir}),
+    Case("export-no-size", "usage", (*EXPORT, "--out", "{tmp}/f.onnx"), "--height"),
     # config
     Case("config-unknown-field", "config", ("config", "--config.batch_sise=3"), "batch_sise"),
     Case("config-missing-file", "path", ("config", "--config={tmp}/none.py"), "none.py"),

@@ -99,7 +99,15 @@ def test_the_classifier_tells_clear_from_traceback_and_silent():
 def test_the_catalogue_covers_every_command_and_class():
     assert len(CASES) >= 60
     assert len({c.name for c in CASES}) == len(CASES)
-    assert {c.argv[0] for c in CASES} >= {"train", "eval", "predict", "convert", "geometry", "data"}
+    assert {c.argv[0] for c in CASES} >= {
+        "train",
+        "eval",
+        "predict",
+        "convert",
+        "geometry",
+        "data",
+        "export",
+    }
     assert {c.kind for c in CASES} >= {"config", "path", "damaged", "format", "usage"}
 
 

@@ -1,4 +1,4 @@
-"""fcn-jax export --format stablehlo: the deserialized file's logits against model.apply."""
+"""fcn-jax export: the deserialized StableHLO's and ONNX Runtime's logits against model.apply."""
 
 import json
 import subprocess
@@ -15,8 +15,8 @@ from fcn_jax.models import build
 from fcn_jax.weights.bundle import save_bundle
 
 
-def _net(arch, align="caffe", classes=5):
-    model = build(arch, classes, align=align, width=1 / 32)
+def _net(arch, align="caffe", classes=5, heads=()):
+    model = build(arch, classes, align=align, width=1 / 32, heads=heads)
     variables = model.init(jax.random.PRNGKey(0), np.zeros((1, 40, 40, 3), np.float32))
     leaves, tree = jax.tree.flatten(variables)  # score layers start at zero: make them not
     keys = jax.random.split(jax.random.PRNGKey(1), len(leaves))
@@ -79,12 +79,6 @@ def test_the_cli_file_runs_in_a_process_without_fcn_jax(tmp_path):
     assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
 
 
-def test_onnx_is_refused_in_one_line_saying_why(tmp_path):
-    with pytest.raises(SystemExit, match=r"--format onnx is not supported yet.*stablehlo"):
-        main(["export", "--format", "onnx", "--weights", "w", "--height", "8", "--width", "8",
-              "--out", str(tmp_path / "f.onnx")])  # fmt: skip
-
-
 @pytest.mark.parametrize("argv,message", [
     ([], "exactly one of --workdir and --weights"),
     (["--weights", "w", "--workdir", "r"], "exactly one of --workdir and --weights"),
@@ -105,3 +99,11 @@ def test_metadata_names_the_preprocessing_and_symbolic_batch():
     meta = metadata(exported(model, variables, 32, 32), CAFFE_ILSVRC, None, "fcn32s", "caffe")
     assert meta["input"]["shape"] == ["b", "32", "32", "3"]
     assert meta["preprocessing"]["mean"] == list(CAFFE_ILSVRC.mean)
+
+
+def test_metadata_names_the_heads_outputs():
+    model, variables = _net("fcn32s", heads=(("sem", 5), ("geo", 3)))
+    exp = exported(model, variables, 32, 32)
+    meta = metadata(exp, CAFFE_ILSVRC, None, "fcn32s", "caffe")
+    assert meta["outputs"] == {"logits_geo": ["b", "32", "32", "3"],
+                               "logits_sem": ["b", "32", "32", "5"]}  # fmt: skip

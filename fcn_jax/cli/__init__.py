@@ -176,7 +176,7 @@ def parser() -> argparse.ArgumentParser:
     conv.set_defaults(run=run_convert)
 
     exp = commands.add_parser(
-        "export", help="a net as one file (serialized StableHLO) mapping images to logits"
+        "export", help="a net as one file (ONNX or serialized StableHLO) mapping images to logits"
     )
     exp.add_argument("--workdir", help="a training run (its --checkpoint is used)")
     exp.add_argument("--weights", metavar="DIR", help="a directory from fcn-jax convert")
@@ -186,6 +186,8 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("--height", type=positive, metavar="H")
     exp.add_argument("--width", type=positive, metavar="W")
     exp.add_argument("--dynamic", action="store_true", help="symbolic height and width")
+    exp.add_argument("--normalise-inside", action="store_true",
+                     help="normalise in the graph: feed float32 RGB 0..255 (NHWC)")  # fmt: skip
     exp.set_defaults(run=run_export)
 
     data = commands.add_parser(

@@ -23,33 +23,53 @@ def check_request(args: argparse.Namespace) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from fcn_jax.export.stablehlo import SymbolicSizeError, exported, metadata
-    from fcn_jax.predict import segment
+    from fcn_jax.export.onnx import OnnxMissingError, converter
+    from fcn_jax.export.stablehlo import SymbolicSizeError
 
     check_request(args)
-    if args.format != "stablehlo":
-        raise SystemExit("fcn-jax export: --format onnx is not supported yet: jax2onnx 0.17.1 "
-                         "converts these nets, but onnxruntime rejects the graphs (a float "
-                         "OneHot in the FCNs, an Add shape error in fcn-resnet); use --format "
-                         "stablehlo")  # fmt: skip
-    if args.weights is not None:
-        from fcn_jax.weights.bundle import load_meta
-
-        meta = load_meta(args.weights)
-        predictor, arch, align = segment.from_weights(args.weights), meta["arch"], meta.get("align")
-    else:
-        spec, model, variables, _ = restore(args.workdir, args.checkpoint, "export")
-        predictor = segment.from_spec(spec, model, variables, args.workdir)
-        arch, align = spec.arch, spec.align
     try:
-        exp = exported(predictor.model, predictor.variables, args.height, args.width)
-    except SymbolicSizeError as err:
+        if args.format == "onnx":
+            converter()  # installed, before the net is loaded
+        predictor, arch, align = _source(args)
+        inside = predictor.normalisation if args.normalise_inside else None
+        data, meta = _exported(args, predictor, arch, align, inside)
+    except (SymbolicSizeError, OnnxMissingError) as err:
         raise SystemExit(f"fcn-jax export: {err}") from err
-    meta = metadata(exp, predictor.normalisation, predictor.class_names, arch, align)
     try:
-        Path(args.out).write_bytes(exp.serialize())
+        Path(args.out).write_bytes(data)
         Path(args.out + ".json").write_text(json.dumps(meta, indent=2))
     except OSError as err:
         raise SystemExit(f"fcn-jax export: cannot write {err.filename}: {err.strerror}") from err
     print(args.out)
     return 0
+
+
+def _source(args):
+    from fcn_jax.predict import segment
+
+    if args.weights is not None:
+        from fcn_jax.weights.bundle import load_meta
+
+        meta = load_meta(args.weights)
+        return segment.from_weights(args.weights), meta["arch"], meta.get("align")
+    spec, model, variables, _ = restore(args.workdir, args.checkpoint, "export")
+    return segment.from_spec(spec, model, variables, args.workdir), spec.arch, spec.align
+
+
+def _exported(args, predictor, arch, align, inside) -> tuple[bytes, dict]:
+    """The file's bytes and its metadata."""
+    model, variables = predictor.model, predictor.variables
+    if args.format == "stablehlo":
+        from fcn_jax.export.stablehlo import exported, metadata
+
+        exp = exported(model, variables, args.height, args.width, inside)
+        meta = metadata(exp, predictor.normalisation, predictor.class_names, arch, align,
+                        inside is not None)  # fmt: skip
+        return exp.serialize(), meta
+    from fcn_jax.export.metadata import describe
+    from fcn_jax.export.onnx import onnx_model, shapes, with_metadata
+
+    proto = onnx_model(model, variables, args.height, args.width, inside)
+    meta = describe("onnx", arch, align, predictor.normalisation, inside is not None,
+                    predictor.class_names, *shapes(proto))  # fmt: skip
+    return with_metadata(proto, meta).SerializeToString(), meta
