@@ -20,7 +20,10 @@ from fcn_jax.models.layers import Conv, Deconv
 
 def conv_shapes(model: nn.Module, shape: tuple[int, ...]) -> list[tuple[nn.Module, tuple, tuple]]:
     """(layer, input shape, output shape) of every (de)convolution of ``model`` on inputs of
-    ``shape``, in order (shapes only: nothing is computed)."""
+    ``shape``, in order (shapes only: nothing is computed). The whole canvas's, as a direct
+    convolution computes it: the net runs under the plain "xla" kernels, for the "auto" ones
+    frame the layers a zero margin keeps constant (``fcn_jax/models/margin.py``)."""
+    model = model.clone(kernels="xla") if hasattr(model, "kernels") else model
     found: list[tuple[nn.Module, tuple, tuple]] = []
 
     def record(next_fun, args, kwargs, context):

@@ -71,8 +71,11 @@ def conv_depth_and_count(net: nn.Module, size: int = 64) -> tuple[int, int]:
     Each convolution is replaced by a map of its output's shape holding 1 + the largest value
     of its input, starting from a zero image; max pooling, ReLU, crops and concatenation keep
     the largest value and LRN is made the identity, so the largest value any convolution writes
-    is the depth. No convolution is computed (one compiled pass over the rest).
+    is the depth. No convolution is computed (one compiled pass over the rest). The net runs
+    under the plain "xla" kernels: the "auto" ones call a framed layer more than once
+    (``fcn_jax/models/margin.py``).
     """
+    net = net.clone(kernels="xla")
     depths = []
 
     def measure(next_fun, args, kwargs, context):
