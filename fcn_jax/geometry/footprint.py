@@ -42,8 +42,13 @@ def measure_supports(
     """Boolean (len(probes), height, width) masks of the input pixels each probed unit sees.
 
     A probe is ``(layer, (i, j))``: unit (i, j) of the layer so named, or of the module's
-    result for ``'output'``. All probes are measured by one compiled program.
+    result for ``'output'``. All probes are measured by one compiled program. A module with a
+    ``kernels`` policy is measured on its plain XLA path: under ``"auto"`` the zero-margin
+    framing calls a leading layer several times (window, margin), so its first captured call
+    is not its whole canvas; the function, and so every support, is the same.
     """
+    if getattr(module, "kernels", "xla") != "xla":
+        module = module.clone(kernels="xla")
     x = jnp.zeros((1, height, width, channels), jnp.float32)
     variables = jax.eval_shape(module.init, jax.random.key(0), x)
 
